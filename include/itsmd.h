@@ -1,0 +1,383 @@
+/*
+ * itsmd.h: the map of the whole daemon.  A sample travels
+ *
+ *   scheduler.c -> probe (probes/snmp.c, probes/http.c) -> check_done() in check.c
+ *       -> rrd_writer.c (worker thread, rrdcached)        performance/capacity
+ *       -> state evaluation in check.c -> incident.c -> db.c (libpq, async)
+ *
+ * Configuration (conf_lex.c -> conf_parse.c -> conf_build.c) produces a
+ * struct config; checks.c turns it into runtime checks and, on reload, moves
+ * the state of unchanged checks from the old set to the new one.
+ */
+#ifndef ITSMD_H
+#define ITSMD_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+struct event_base;
+
+#define ITSMD_VERSION	"0.1.0"
+
+/* ---------------------------------------------------------------- log.c */
+/* Five verbs, as in OpenBSD daemons.  log_warn appends strerror(errno). */
+void	log_init(const char *ident, bool foreground, int level);
+void	log_setlevel(int level);	/* LOG_ERR .. LOG_DEBUG from syslog.h */
+int	log_level_parse(const char *name);	/* -1 if unknown */
+void	log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void	log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void	log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void	log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+_Noreturn void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+_Noreturn void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ------------------------------------------------------------- xmalloc.c */
+/* Allocation failure in a daemon of this size is not recoverable: die loudly. */
+void	*xmalloc(size_t);
+void	*xcalloc(size_t, size_t);
+void	*xreallocarray(void *, size_t, size_t);
+char	*xstrdup(const char *);
+char	*xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ------------------------------------------------------------ monotime.c */
+uint64_t mono_ms(void);		/* CLOCK_MONOTONIC, for deadlines */
+uint64_t wall_ms(void);		/* CLOCK_REALTIME, for stored timestamps */
+
+/* ------------------------------------------------------- severity/status */
+/* Order matters: sev_worse() ranks CRITICAL > UNKNOWN > WARNING > OK. */
+enum severity {
+	SEV_OK = 0,
+	SEV_WARNING,
+	SEV_CRITICAL,
+	SEV_UNKNOWN,
+};
+const char	*severity_name(enum severity);	/* "ok", "warning", ... */
+enum severity	 sev_worse(enum severity, enum severity);
+
+/*
+ * Every way a probe can end.  The table in status.c gives each a short code,
+ * and the severity a check takes when its probe ends that way.
+ */
+enum probe_status {
+	PS_OK = 0,
+	PS_TIMEOUT,		/* no answer within the timeout */
+	PS_REFUSED,		/* connection refused / port unreachable */
+	PS_CONNECT_ERROR,	/* other connect failure, DNS included */
+	PS_AUTH_FAILED,
+	PS_TLS_ERROR,
+	PS_BAD_STATUS,		/* HTTP status not in the expected set */
+	PS_BAD_RESPONSE,	/* malformed or unexpected answer */
+	PS_NO_SUCH_OBJECT,	/* SNMP noSuchObject/Instance/endOfMibView */
+	PS_ERROR,		/* local failure (socket, memory, library) */
+	PS__COUNT
+};
+const char	*probe_status_code(enum probe_status);	/* "timeout" ... */
+enum severity	 probe_status_severity(enum probe_status);
+
+/* ------------------------------------------------------------- conf tree */
+/* Where a thing was written; kept from the lexer to the last semantic check. */
+struct conf_pos {
+	const char	*file;	/* interned in the tree's file list, lives as long as the config */
+	int		 line;
+	int		 col;
+};
+
+/*
+ * One directive: `name arg arg ... ;` or `name arg ... { children }`.
+ * Owned by struct conf_tree; freed with conf_tree_free().
+ */
+struct conf_node {
+	char		 *name;
+	struct conf_pos	  pos;
+	char		**args;
+	struct conf_pos	 *argpos;
+	size_t		  nargs;
+	bool		  block;
+	struct conf_node *children;
+	size_t		  nchildren;
+};
+
+struct conf_tree {
+	struct conf_node  root;		/* root.children are the top-level directives */
+	char		**files;	/* every file read, for conf_pos.file */
+	size_t		  nfiles;
+};
+
+/* Error sink: every error is printed at once and counted (relayd style). */
+struct conf_err {
+	int	count;
+};
+void	conf_error(struct conf_err *, const struct conf_pos *, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+
+/* conf_lex.c + conf_parse.c: text to tree; `include "glob"` is expanded here. */
+struct conf_tree *conf_parse_file(const char *path, struct conf_err *);
+struct conf_tree *conf_parse_string(const char *name, const char *text, struct conf_err *);
+void		  conf_tree_free(struct conf_tree *);
+
+/* conf_units.c: values with units.  Return 0, or -1 with *why set to a static text. */
+int	conf_duration_ms(const char *, uint64_t *ms, const char **why);	/* 500ms 30s 5m 1h 1d */
+int	conf_size_bytes(const char *, uint64_t *bytes, const char **why);	/* 512 64k 1M 2G */
+int	conf_percent(const char *, double *pct, const char **why);		/* 85% 99.9% */
+int	conf_number(const char *, double *v, const char **why);		/* 3 -2.5 1e3, or any unit above */
+
+/* ---------------------------------------------------------- definitions */
+enum metric_kind {
+	MK_AUTO = 0,	/* decided by the probe from what the target returns */
+	MK_GAUGE,
+	MK_COUNTER,	/* stored as a per-second rate */
+};
+
+/* A value a probe yields.  Owned by its probe_def. */
+struct metric_def {
+	char		*name;		/* "time", "status", "load1", ... */
+	char		*unit;		/* "s", "B/s", "%" or NULL, for graphs and summaries */
+	enum metric_kind kind;
+	void		*priv;		/* probe kind data (an OID), freed by ops->free_def */
+	struct conf_pos	 pos;
+};
+
+enum cmp_op { CMP_GT, CMP_GE, CMP_LT, CMP_LE, CMP_EQ, CMP_NE };
+
+struct threshold {
+	enum severity	 sev;		/* SEV_WARNING or SEV_CRITICAL */
+	size_t		 metric;	/* index into probe_def.metrics */
+	enum cmp_op	 op;
+	double		 limit;
+	struct conf_pos	 pos;
+};
+
+struct probe_ops;
+
+/*
+ * One probe as written in the conf (in a template or a host).  Owned by the
+ * template or host that holds it; immutable once the config is built, so
+ * several checks (one per host that uses the template) share it.
+ */
+struct probe_def {
+	char			*name;
+	const struct probe_ops	*ops;
+	struct conf_pos		 pos;
+	uint64_t		 interval_ms;
+	uint64_t		 timeout_ms;
+	int			 fail_after;	/* consecutive bad results before an incident */
+	struct metric_def	*metrics;
+	size_t			 nmetrics;
+	struct threshold	*thresholds;
+	size_t			 nthresholds;
+	void			*priv;		/* kind settings; ops->free_def frees */
+	char			*fingerprint;	/* canonical text of the definition, for reload diffs */
+};
+
+struct snmp_auth {
+	int		 version;	/* 1, 2 (2c) or 3 */
+	char		*community;	/* secret: never logged */
+	unsigned	 port;
+	int		 retries;
+};
+
+/* Owned by struct config. */
+struct host {
+	char			 *name;
+	char			 *address;
+	struct conf_pos		  pos;
+	struct snmp_auth	  snmp;
+	struct probe_def	**probes;	/* from templates (shared) and own (in own_probes) */
+	size_t			  nprobes;
+	struct probe_def	 *own_probes;	/* defined inside this host block */
+	size_t			  nown;
+};
+
+struct template {
+	char			*name;
+	struct conf_pos		 pos;
+	struct probe_def	*probes;
+	size_t			 nprobes;
+};
+
+/* The whole configuration.  conf_load() allocates, conf_free() frees. */
+struct config {
+	char		*path;
+	char		*database;	/* libpq conninfo; secret (may hold a password) */
+	char		*rrd_dir;
+	char		*rrdcached;	/* "unix:/path" or NULL: write files from the writer thread */
+	char		*user;		/* drop to this user when started as root */
+	char		*pidfile;
+	int		 log_level;
+	uint64_t	 default_interval_ms;
+	uint64_t	 default_timeout_ms;
+	struct template	*templates;
+	size_t		 ntemplates;
+	struct host	*hosts;
+	size_t		 nhosts;
+	struct conf_tree *tree;		/* kept so conf_pos.file stays valid */
+};
+
+/* conf_build.c: tree to config, reporting every semantic error. NULL on any error. */
+struct config	*conf_load(const char *path, struct conf_err *);
+struct config	*conf_build(struct conf_tree *, struct conf_err *);	/* takes the tree */
+void		 conf_free(struct config *);
+
+/* ---------------------------------------------------------------- probes */
+/* One value from one run.  `ok` false means no data: UNKNOWN, never zero. */
+struct sample {
+	bool		 ok;
+	enum metric_kind kind;		/* what the target said it is */
+	double		 value;		/* gauges */
+	uint64_t	 raw;		/* counters, before rate math */
+	unsigned	 width;		/* counter width in bits: 32 or 64 */
+	enum probe_status status;	/* why not ok */
+	char		 reason[96];
+};
+
+/*
+ * What a probe hands to check_done().  values[] has def->nmetrics entries
+ * and belongs to the check (the probe fills it in place).
+ */
+struct probe_result {
+	enum probe_status status;	/* of the run as a whole */
+	char		  reason[256];	/* human text; never contains a secret */
+	struct sample	 *values;
+	uint64_t	  started_mono_ms;
+	uint64_t	  finished_wall_ms;
+};
+
+struct check;
+
+/*
+ * A probe kind.  Adding one is a new file in probes/ and a line in probe.c.
+ *   parse:      one kind-specific directive of a probe block: 0 handled,
+ *               1 not a key of this kind, -1 error already reported.
+ *   finish:     after the block: validate, declare metrics; -1 on error.
+ *   start:      begin a run; the probe later calls check_done() exactly once,
+ *               unless cancel() is called first.  Never blocks.
+ *   cancel:     abandon a run in flight without calling check_done().
+ *   free_state: runtime state hung on check->probe_state.
+ *   free_def:   kind data on probe_def->priv and metric_def->priv.
+ */
+struct probe_ops {
+	const char	*name;
+	int		(*init)(struct event_base *);
+	void		(*shutdown)(void);
+	int		(*parse)(struct probe_def *, const struct conf_node *, struct conf_err *);
+	int		(*finish)(struct probe_def *, struct conf_err *);
+	void		(*start)(struct check *);
+	void		(*cancel)(struct check *);
+	void		(*free_state)(struct check *);
+	void		(*free_def)(struct probe_def *);
+};
+
+/* probe.c: the table of probe kinds. */
+const struct probe_ops	*probe_lookup(const char *name);
+int			 probe_init_all(struct event_base *);
+void			 probe_shutdown_all(void);
+extern const struct probe_ops snmp_probe_ops;
+extern const struct probe_ops http_probe_ops;
+
+/* ---------------------------------------------------------------- checks */
+enum incident_known { INC_UNKNOWN = 0, INC_NONE, INC_OPEN };
+
+/* Rate math state of one counter metric between two runs. */
+struct counter_prev {
+	bool		 have;
+	uint64_t	 raw;
+	uint64_t	 mono_ms;
+};
+
+/*
+ * One host running one probe: the unit that is scheduled, evaluated and
+ * that owns at most one open incident.  Allocated by checks_build(), freed
+ * by checks_free(); the probe may hang state on probe_state.
+ */
+struct check {
+	char			*key;		/* "host/probe", stable across reloads */
+	struct host		*host;
+	const struct probe_def	*def;
+
+	/* scheduler.c */
+	struct event		*timer;
+	uint64_t		 next_due_ms;	/* monotonic */
+	bool			 running;
+	uint64_t		 runs;
+	uint64_t		 overruns;
+	bool			 overrun_logged;
+
+	/* probe */
+	void			*probe_state;
+	struct probe_result	 result;
+
+	/* check.c */
+	struct counter_prev	*prev;		/* one per metric */
+	enum severity		 state;		/* hard state */
+	enum severity		 last;		/* last evaluated result */
+	int			 bad_count;
+	enum incident_known	 incident;
+	char			*summary;
+	bool			 failing_logged;
+};
+
+struct checkset {
+	struct check	**v;
+	size_t		  n;
+};
+
+/* checks.c */
+struct checkset	*checks_build(struct config *);
+void		 checks_adopt(struct checkset *new, struct checkset *old);	/* reload */
+void		 checks_retire(struct checkset *old, const struct checkset *new);
+void		 checks_free(struct checkset *);
+struct check	*checks_find(const struct checkset *, const char *key);
+
+/* check.c: the one completion endpoint of every probe run. */
+void	check_done(struct check *);
+/* pure pieces, unit tested */
+bool	counter_rate(struct counter_prev *, uint64_t raw, unsigned width,
+	    uint64_t now_ms, double *rate);
+bool	threshold_hit(const struct threshold *, double v);
+enum severity check_evaluate(const struct probe_def *, const struct probe_result *,
+	    const double *values, const bool *have, char *summary, size_t len);
+
+/* ------------------------------------------------------------ scheduler.c */
+void	sched_init(struct event_base *);
+void	sched_add(struct check *);
+void	sched_remove(struct check *);
+uint64_t sched_first_offset(const char *key, uint64_t interval_ms);	/* deterministic spread */
+
+/* ----------------------------------------------------------- rrd_writer.c */
+/* Hands updates to a worker thread; the loop never touches an RRD file. */
+int	rrdw_start(const char *rrd_dir, const char *rrdcached);
+void	rrdw_update(const char *host, const char *probe, const char *metric,
+	    uint64_t step_ms, time_t when, bool ok, double value);
+void	rrdw_stop(void);		/* drains the queue, then joins */
+char	*rrdw_path(const char *dir, const char *host, const char *probe, const char *metric);
+
+/* ------------------------------------------------------------------ db.c */
+/*
+ * One libpq connection driven by the loop.  Statements queue in order and
+ * survive a lost connection (they are retried after reconnect), so every
+ * statement submitted must be safe to run twice.
+ */
+struct pg_result;
+typedef void (*db_cb)(void *arg, const struct pg_result *res, const char *error);
+void	db_init(struct event_base *, const char *conninfo);
+void	db_exec(const char *sql, int nparams, const char *const *params, db_cb, void *arg);
+int	db_pending(void);
+void	db_shutdown(void);
+/* accessors for callbacks, so callers need not include libpq */
+int		 db_ntuples(const struct pg_result *);
+const char	*db_value(const struct pg_result *, int row, int col);
+long		 db_affected(const struct pg_result *);
+
+/* ------------------------------------------------------------ incident.c */
+/* Strings are copied: a reload may free the check before the database answers. */
+void	incident_raise(const char *host, const char *check, enum severity, const char *summary);
+void	incident_resolve(const char *host, const char *check, const char *summary);
+
+/* ----------------------------------------------------------- daemon main */
+extern struct event_base *itsmd_base;
+extern volatile bool itsmd_stopping;
+
+#endif
