@@ -13,8 +13,9 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -levent_pthreads -lpthread -lm
 
 CFLAGS	?= -O2 -g
-CFLAGS	+= -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude $(PKG_CFLAGS) \
-	   -DSCHEMADIR='"$(DATADIR)/schema"' -DSYSCONFDIR='"$(SYSCONFDIR)"'
+# Project flags live apart from CFLAGS so that `make CFLAGS=...` (asan) keeps them.
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude $(PKG_CFLAGS) \
+	   -DSCHEMADIR='"$(DATADIR)/schema"' -DSYSCONFDIR='"$(SYSCONFDIR)"' $(CFLAGS)
 LDLIBS	+= $(PKG_LIBS)
 
 BUILD	?= build
@@ -30,18 +31,18 @@ itsmd itsmctl: %: $(BUILD)/%
 	ln -sf $(BUILD)/$@ $@
 
 $(BUILD)/itsmd: $(BUILD)/daemon/itsmd.o $(CORE_OBJ)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/itsmctl: $(BUILD)/daemon/itsmctl.o $(CORE_OBJ)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(CORE_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(CORE_OBJ) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(CORE_OBJ) $(LDLIBS)
 
 $(BUILD)/%.o: %.c include/itsmd.h $(wildcard include/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 units: $(UNIT_BIN)
 
