@@ -350,7 +350,7 @@ uint64_t sched_first_offset(const char *key, uint64_t interval_ms);	/* determini
 /* Hands updates to a worker thread; the loop never touches an RRD file. */
 int	rrdw_start(const char *rrd_dir, const char *rrdcached);
 void	rrdw_update(const char *host, const char *probe, const char *metric,
-	    uint64_t step_ms, time_t when, bool ok, double value);
+	    uint64_t step_ms, uint64_t when_wall_ms, bool ok, double value);
 void	rrdw_stop(void);		/* drains the queue, then joins */
 char	*rrdw_path(const char *dir, const char *host, const char *probe, const char *metric);
 

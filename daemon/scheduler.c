@@ -1,0 +1,98 @@
+/*
+ * scheduler.c: when each check runs.  One libevent timer per check; the
+ * first run is spread over the interval by a hash of the check's key, so a
+ * restart never fires every probe at once and a given check always keeps
+ * the same phase.  A check still running when it is due again is skipped
+ * and counted as an overrun, never started twice.
+ */
+#include <event2/event.h>
+
+#include "itsmd.h"
+
+static struct event_base *sched_base;
+
+void
+sched_init(struct event_base *base)
+{
+	sched_base = base;
+}
+
+/* FNV-1a: cheap, stable across runs and builds, good enough to spread phases. */
+uint64_t
+sched_first_offset(const char *key, uint64_t interval_ms)
+{
+	uint64_t	h = 0xcbf29ce484222325ULL;
+
+	if (interval_ms == 0)
+		return 0;
+	for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
+		h ^= *p;
+		h *= 0x100000001b3ULL;
+	}
+	return h % interval_ms;
+}
+
+static void
+sched_arm(struct check *c, uint64_t now)
+{
+	uint64_t	 wait = c->next_due_ms > now ? c->next_due_ms - now : 0;
+	struct timeval	 tv = { .tv_sec = wait / 1000, .tv_usec = (wait % 1000) * 1000 };
+
+	evtimer_add(c->timer, &tv);
+}
+
+static void
+sched_fire(evutil_socket_t fd, short events, void *arg)
+{
+	struct check	*c = arg;
+	uint64_t	 now = mono_ms(), iv = c->def->interval_ms;
+
+	(void)fd;
+	(void)events;
+	/* Next due time first: start() may finish synchronously and must see it. */
+	c->next_due_ms += iv;
+	if (c->next_due_ms <= now)	/* the loop was held up: skip missed slots, keep phase */
+		c->next_due_ms += ((now - c->next_due_ms) / iv + 1) * iv;
+	sched_arm(c, now);
+
+	if (c->running) {
+		c->overruns++;
+		if (!c->overrun_logged)
+			log_warnx("%s: previous run still in progress after %llu ms; "
+			    "skipping (overrun)", c->key,
+			    (unsigned long long)(now - c->result.started_mono_ms));
+		c->overrun_logged = true;
+		return;
+	}
+	c->overrun_logged = false;
+	c->running = true;
+	c->runs++;
+	c->result.started_mono_ms = now;
+	c->def->ops->start(c);
+}
+
+void
+sched_add(struct check *c)
+{
+	uint64_t	now = mono_ms();
+
+	if ((c->timer = evtimer_new(sched_base, sched_fire, c)) == NULL)
+		fatalx("%s: cannot create timer", c->key);
+	/* A check adopted across a reload keeps its phase. */
+	if (c->next_due_ms == 0)
+		c->next_due_ms = now + sched_first_offset(c->key, c->def->interval_ms);
+	sched_arm(c, now);
+}
+
+void
+sched_remove(struct check *c)
+{
+	if (c->timer != NULL) {
+		event_free(c->timer);
+		c->timer = NULL;
+	}
+	if (c->running) {
+		c->def->ops->cancel(c);
+		c->running = false;
+	}
+}
