@@ -1,0 +1,912 @@
+/*
+ * http.c: the HTTP probe.  One curl multi handle rides the libevent loop the
+ * hiperfifo way (socket and timer callbacks, curl_multi_socket_action); each
+ * check keeps one easy handle in check->probe_state, reused run after run.
+ */
+#include <sys/queue.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+
+#include "itsmd.h"
+
+#define HTTP_MAX_REDIRS		5
+#define HTTP_DEFAULT_EXPECT	"200-399"
+#define HTTP_DEFAULT_MAX_BODY	(1024 * 1024)
+#define HTTP_CODE_MIN		100
+#define HTTP_CODE_MAX		599
+/* One bit per status code 0..599; codes below 100 are never set. */
+#define HTTP_EXPECT_BYTES	((HTTP_CODE_MAX + 8) / 8)
+
+enum http_metric { HM_TIME, HM_STATUS, HM_SIZE, HM__COUNT };
+
+/* Kind settings of one probe_def (def->priv); immutable once finished. */
+struct http_def {
+	char		*url;		/* may hold userinfo: handed to curl only */
+	char		*secrets[3];	/* userinfo, user, password: scrubbed from reasons */
+	unsigned char	 expect[HTTP_EXPECT_BYTES];
+	char		*expect_text;	/* as written, for "expected ..." */
+	bool		 head;
+	bool		 verify_tls;
+	uint64_t	 max_body;
+	bool		 follow;
+	/* where each key was first given, to report duplicates */
+	struct conf_pos	 seen[6];
+	bool		 have[6];
+};
+
+/*
+ * Runtime state of one check (check->probe_state).  Every state is on a
+ * list so that shutdown can take the easy handles out of the multi even if
+ * the checks are freed after it.
+ */
+struct http_state {
+	CURL			*easy;
+	struct check		*check;
+	char			 errbuf[CURL_ERROR_SIZE];
+	uint64_t		 received;
+	uint64_t		 max_body;
+	bool			 overflow;
+	bool			 in_multi;
+	LIST_ENTRY(http_state)	 entry;
+};
+
+/* One socket curl asked us to watch (curl_multi_assign'ed to it). */
+struct http_sock {
+	curl_socket_t		 fd;
+	struct event		*ev;
+	LIST_ENTRY(http_sock)	 entry;
+};
+
+static struct event_base	*http_base;
+static CURLM			*http_multi;
+static struct event		*http_timer;
+static int			 http_running;
+static bool			 http_curl_global;
+static LIST_HEAD(, http_state)	 http_states = LIST_HEAD_INITIALIZER(http_states);
+static LIST_HEAD(, http_sock)	 http_socks = LIST_HEAD_INITIALIZER(http_socks);
+
+/* Exported for tests/unit/test_http.c only; not part of itsmd.h. */
+int	http_expect_parse(const char *, unsigned char set[HTTP_EXPECT_BYTES], const char **why);
+bool	http_expect_has(const unsigned char set[HTTP_EXPECT_BYTES], long code);
+
+/* ------------------------------------------------------------ conf */
+
+static int
+parse_code(const char **pp, long *code)
+{
+	const char	*p = *pp;
+	long		 v = 0;
+	int		 n = 0;
+
+	while (*p >= '0' && *p <= '9' && n < 4) {
+		v = v * 10 + (*p - '0');
+		p++;
+		n++;
+	}
+	if (n == 0 || n > 3)
+		return -1;
+	*code = v;
+	*pp = p;
+	return 0;
+}
+
+/*
+ * "200-299,301": comma separated codes and inclusive ranges of 100..599.
+ * All or nothing: the set is only written when the whole text is good.
+ */
+int
+http_expect_parse(const char *text, unsigned char set[HTTP_EXPECT_BYTES], const char **why)
+{
+	unsigned char	 tmp[HTTP_EXPECT_BYTES] = { 0 };
+	const char	*p = text;
+	long		 lo, hi;
+
+	for (;;) {
+		if (parse_code(&p, &lo) == -1) {
+			*why = "expected a status code (100-599)";
+			return -1;
+		}
+		hi = lo;
+		if (*p == '-') {
+			p++;
+			if (parse_code(&p, &hi) == -1) {
+				*why = "expected a status code after '-'";
+				return -1;
+			}
+		}
+		if (lo < HTTP_CODE_MIN || hi > HTTP_CODE_MAX) {
+			*why = "status codes are 100-599";
+			return -1;
+		}
+		if (lo > hi) {
+			*why = "range start is above its end";
+			return -1;
+		}
+		for (long c = lo; c <= hi; c++)
+			tmp[c / 8] |= 1u << (c % 8);
+		if (*p == '\0')
+			break;
+		if (*p != ',') {
+			*why = "codes and ranges are separated by ','";
+			return -1;
+		}
+		p++;
+	}
+	memcpy(set, tmp, sizeof(tmp));
+	return 0;
+}
+
+bool
+http_expect_has(const unsigned char set[HTTP_EXPECT_BYTES], long code)
+{
+	if (code < HTTP_CODE_MIN || code > HTTP_CODE_MAX)
+		return false;
+	return (set[code / 8] >> (code % 8)) & 1;
+}
+
+static struct http_def *
+http_def_get(struct probe_def *def)
+{
+	struct http_def	*hd = def->priv;
+	const char	*why;
+
+	if (hd == NULL) {
+		hd = xcalloc(1, sizeof(*hd));
+		hd->expect_text = xstrdup(HTTP_DEFAULT_EXPECT);
+		if (http_expect_parse(hd->expect_text, hd->expect, &why) == -1)
+			fatalx("http: default expect-status: %s", why);
+		hd->verify_tls = true;
+		hd->max_body = HTTP_DEFAULT_MAX_BODY;
+		def->priv = hd;
+	}
+	return hd;
+}
+
+static int
+parse_bool(const char *s, bool *v)
+{
+	if (strcmp(s, "yes") == 0)
+		*v = true;
+	else if (strcmp(s, "no") == 0)
+		*v = false;
+	else
+		return -1;
+	return 0;
+}
+
+/*
+ * The URL must be http(s) with a host.  Userinfo is allowed (curl sends it
+ * as basic auth) but is a secret: errors here never echo the URL, and its
+ * pieces are remembered so run reasons can be scrubbed of them.
+ */
+static int
+set_url(struct http_def *hd, const struct conf_node *n, struct conf_err *err)
+{
+	const char	*arg = n->args[0];
+	CURLU		*u;
+	CURLUcode	 uc;
+	char		*scheme = NULL, *user = NULL, *pass = NULL, *host = NULL;
+	const char	*at, *slash, *start;
+	int		 rv = -1;
+
+	if ((u = curl_url()) == NULL)
+		fatalx("http: out of memory");
+	if ((uc = curl_url_set(u, CURLUPART_URL, arg, 0)) != CURLUE_OK) {
+		conf_error(err, &n->argpos[0], "bad url: %s", curl_url_strerror(uc));
+		goto out;
+	}
+	if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
+		conf_error(err, &n->argpos[0], "url scheme '%s' is not http or https",
+		    scheme ? scheme : "");
+		goto out;
+	}
+	if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || *host == '\0') {
+		conf_error(err, &n->argpos[0], "url has no host");
+		goto out;
+	}
+	hd->url = xstrdup(arg);
+	if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK && *user != '\0')
+		hd->secrets[1] = xstrdup(user);
+	if (curl_url_get(u, CURLUPART_PASSWORD, &pass, 0) == CURLUE_OK && *pass != '\0')
+		hd->secrets[2] = xstrdup(pass);
+	/* The raw (still percent-encoded) userinfo as written. */
+	if ((start = strstr(arg, "://")) != NULL) {
+		start += 3;
+		slash = start + strcspn(start, "/?#");
+		at = memrchr(start, '@', slash - start);
+		if (at != NULL && at > start)
+			hd->secrets[0] = xasprintf("%.*s", (int)(at - start), start);
+	}
+	rv = 0;
+ out:
+	curl_free(scheme);
+	curl_free(user);
+	curl_free(pass);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return rv;
+}
+
+static int
+set_expect(struct http_def *hd, const struct conf_node *n, struct conf_err *err)
+{
+	const char	*why;
+
+	if (http_expect_parse(n->args[0], hd->expect, &why) == -1) {
+		conf_error(err, &n->argpos[0], "bad expect-status '%s': %s", n->args[0], why);
+		return -1;
+	}
+	free(hd->expect_text);
+	hd->expect_text = xstrdup(n->args[0]);
+	return 0;
+}
+
+static int
+set_method(struct http_def *hd, const struct conf_node *n, struct conf_err *err)
+{
+	if (strcmp(n->args[0], "GET") == 0)
+		hd->head = false;
+	else if (strcmp(n->args[0], "HEAD") == 0)
+		hd->head = true;
+	else {
+		conf_error(err, &n->argpos[0], "bad method '%s': GET or HEAD", n->args[0]);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+set_verify_tls(struct http_def *hd, const struct conf_node *n, struct conf_err *err)
+{
+	if (parse_bool(n->args[0], &hd->verify_tls) == -1) {
+		conf_error(err, &n->argpos[0], "bad verify-tls '%s': yes or no", n->args[0]);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+set_max_body(struct http_def *hd, const struct conf_node *n, struct conf_err *err)
+{
+	const char	*why;
+
+	if (conf_size_bytes(n->args[0], &hd->max_body, &why) == -1) {
+		conf_error(err, &n->argpos[0], "bad size '%s' for 'max-body': %s", n->args[0], why);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+set_follow(struct http_def *hd, const struct conf_node *n, struct conf_err *err)
+{
+	if (parse_bool(n->args[0], &hd->follow) == -1) {
+		conf_error(err, &n->argpos[0], "bad follow-redirects '%s': yes or no", n->args[0]);
+		return -1;
+	}
+	return 0;
+}
+
+/* The keys of an http probe block, beyond the ones every probe has. */
+static const struct http_key {
+	const char	*name;
+	int		(*set)(struct http_def *, const struct conf_node *, struct conf_err *);
+} http_keys[] = {
+	{ "url",		set_url },
+	{ "expect-status",	set_expect },
+	{ "method",		set_method },
+	{ "verify-tls",		set_verify_tls },
+	{ "max-body",		set_max_body },
+	{ "follow-redirects",	set_follow },
+};
+
+static int
+http_parse(struct probe_def *def, const struct conf_node *n, struct conf_err *err)
+{
+	struct http_def	*hd;
+	size_t		 i;
+
+	for (i = 0; i < sizeof(http_keys) / sizeof(http_keys[0]); i++)
+		if (strcmp(n->name, http_keys[i].name) == 0)
+			break;
+	if (i == sizeof(http_keys) / sizeof(http_keys[0]))
+		return 1;
+	hd = http_def_get(def);
+	if (n->block) {
+		conf_error(err, &n->pos, "'%s' does not take a block", n->name);
+		return -1;
+	}
+	if (n->nargs != 1) {
+		conf_error(err, &n->pos, "'%s' takes one argument, got %zu", n->name, n->nargs);
+		return -1;
+	}
+	if (hd->have[i]) {
+		conf_error(err, &n->pos, "duplicate key '%s' (first at %s:%d:%d)", n->name,
+		    hd->seen[i].file, hd->seen[i].line, hd->seen[i].col);
+		return -1;
+	}
+	hd->have[i] = true;
+	hd->seen[i] = n->pos;
+	return http_keys[i].set(hd, n, err);
+}
+
+static int
+http_finish(struct probe_def *def, struct conf_err *err)
+{
+	static const struct { const char *name, *unit; } m[HM__COUNT] = {
+		[HM_TIME] = { "time", "s" },
+		[HM_STATUS] = { "status", NULL },
+		[HM_SIZE] = { "size", "B" },
+	};
+	struct http_def	*hd = http_def_get(def);
+
+	if (hd->url == NULL) {
+		/* Also reached when `url` was given but bad: that error is already out. */
+		if (!hd->have[0])
+			conf_error(err, &def->pos, "http probe '%s' needs a url", def->name);
+		return -1;
+	}
+	def->metrics = xcalloc(HM__COUNT, sizeof(*def->metrics));
+	def->nmetrics = HM__COUNT;
+	for (size_t i = 0; i < HM__COUNT; i++) {
+		def->metrics[i].name = xstrdup(m[i].name);
+		def->metrics[i].unit = m[i].unit ? xstrdup(m[i].unit) : NULL;
+		def->metrics[i].kind = MK_GAUGE;
+		def->metrics[i].pos = def->pos;
+	}
+	return 0;
+}
+
+static void
+http_free_def(struct probe_def *def)
+{
+	struct http_def	*hd = def->priv;
+
+	if (hd == NULL)
+		return;
+	free(hd->url);
+	for (size_t i = 0; i < sizeof(hd->secrets) / sizeof(hd->secrets[0]); i++)
+		free(hd->secrets[i]);
+	free(hd->expect_text);
+	free(hd);
+	def->priv = NULL;
+}
+
+/* ------------------------------------------------------------ loop glue */
+
+static void	check_multi_info(void);
+
+/* libevent says a socket is ready: tell curl, then collect finished runs. */
+static void
+http_event_cb(evutil_socket_t fd, short kind, void *arg)
+{
+	int		action;
+	CURLMcode	mc;
+
+	(void)arg;
+	action = (kind & EV_READ ? CURL_CSELECT_IN : 0) |
+	    (kind & EV_WRITE ? CURL_CSELECT_OUT : 0);
+	mc = curl_multi_socket_action(http_multi, fd, action, &http_running);
+	if (mc != CURLM_OK)
+		log_warnx("http: curl_multi_socket_action: %s", curl_multi_strerror(mc));
+	check_multi_info();
+	if (http_running <= 0 && http_multi != NULL)
+		evtimer_del(http_timer);
+}
+
+static void
+http_timer_cb(evutil_socket_t fd, short kind, void *arg)
+{
+	CURLMcode	mc;
+
+	(void)fd;
+	(void)kind;
+	(void)arg;
+	mc = curl_multi_socket_action(http_multi, CURL_SOCKET_TIMEOUT, 0, &http_running);
+	if (mc != CURLM_OK)
+		log_warnx("http: curl_multi_socket_action: %s", curl_multi_strerror(mc));
+	check_multi_info();
+}
+
+/*
+ * CURLMOPT_TIMERFUNCTION: curl wants to be called back in timeout_ms (-1:
+ * never).  Even 0 goes through the loop, as curl asks: acting on it from
+ * inside this callback would re-enter curl.
+ */
+static int
+http_multi_timer(CURLM *multi, long timeout_ms, void *arg)
+{
+	struct timeval	tv;
+
+	(void)multi;
+	(void)arg;
+	if (timeout_ms < 0) {
+		evtimer_del(http_timer);
+		return 0;
+	}
+	tv.tv_sec = timeout_ms / 1000;
+	tv.tv_usec = (timeout_ms % 1000) * 1000;
+	return evtimer_add(http_timer, &tv) == 0 ? 0 : -1;
+}
+
+/* CURLMOPT_SOCKETFUNCTION: watch, re-watch or forget one socket. */
+static int
+http_multi_socket(CURL *easy, curl_socket_t fd, int what, void *arg, void *sockp)
+{
+	struct http_sock	*hs = sockp;
+	short			 kind;
+
+	(void)easy;
+	(void)arg;
+	if (what == CURL_POLL_REMOVE) {
+		if (hs != NULL) {
+			LIST_REMOVE(hs, entry);
+			event_free(hs->ev);
+			free(hs);
+		}
+		return 0;
+	}
+	kind = EV_PERSIST | (what & CURL_POLL_IN ? EV_READ : 0) |
+	    (what & CURL_POLL_OUT ? EV_WRITE : 0);
+	if (hs == NULL) {
+		hs = xcalloc(1, sizeof(*hs));
+		hs->fd = fd;
+		if ((hs->ev = event_new(http_base, fd, kind, http_event_cb, NULL)) == NULL) {
+			log_warnx("http: cannot create an event for socket %d", (int)fd);
+			free(hs);
+			return -1;
+		}
+		LIST_INSERT_HEAD(&http_socks, hs, entry);
+		curl_multi_assign(http_multi, fd, hs);
+	} else {
+		event_del(hs->ev);
+		event_assign(hs->ev, http_base, fd, kind, http_event_cb, NULL);
+	}
+	if (event_add(hs->ev, NULL) == -1) {
+		log_warnx("http: cannot watch socket %d", (int)fd);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+http_init(struct event_base *base)
+{
+	const curl_version_info_data	*vi;
+	CURLcode			 rc;
+
+	if (http_multi != NULL)
+		return 0;
+	if (!http_curl_global) {
+		if ((rc = curl_global_init(CURL_GLOBAL_DEFAULT)) != CURLE_OK) {
+			log_warnx("http: curl_global_init: %s", curl_easy_strerror(rc));
+			return -1;
+		}
+		http_curl_global = true;
+	}
+	vi = curl_version_info(CURLVERSION_NOW);
+	if (!(vi->features & CURL_VERSION_ASYNCHDNS))
+		log_warnx("http: libcurl %s resolves names synchronously; "
+		    "use IP addresses in http urls or the loop may stall", vi->version);
+	http_base = base;
+	if ((http_timer = evtimer_new(base, http_timer_cb, NULL)) == NULL) {
+		log_warnx("http: cannot create the curl timer");
+		return -1;
+	}
+	if ((http_multi = curl_multi_init()) == NULL) {
+		log_warnx("http: curl_multi_init failed");
+		event_free(http_timer);
+		http_timer = NULL;
+		return -1;
+	}
+	curl_multi_setopt(http_multi, CURLMOPT_SOCKETFUNCTION, http_multi_socket);
+	curl_multi_setopt(http_multi, CURLMOPT_SOCKETDATA, NULL);
+	curl_multi_setopt(http_multi, CURLMOPT_TIMERFUNCTION, http_multi_timer);
+	curl_multi_setopt(http_multi, CURLMOPT_TIMERDATA, NULL);
+	return 0;
+}
+
+/*
+ * Runs in flight are abandoned without check_done (the daemon is going
+ * away), and every easy handle is released now, before curl_global_cleanup;
+ * free_state may come later and then only frees the struct.
+ */
+static void
+http_shutdown(void)
+{
+	struct http_state	*st;
+	struct http_sock	*hs;
+
+	LIST_FOREACH(st, &http_states, entry) {
+		if (st->in_multi && http_multi != NULL)
+			curl_multi_remove_handle(http_multi, st->easy);
+		st->in_multi = false;
+		if (st->easy != NULL)
+			curl_easy_cleanup(st->easy);
+		st->easy = NULL;
+	}
+	if (http_multi != NULL)
+		curl_multi_cleanup(http_multi);
+	http_multi = NULL;
+	/* curl_multi_cleanup need not report every socket as removed. */
+	while ((hs = LIST_FIRST(&http_socks)) != NULL) {
+		LIST_REMOVE(hs, entry);
+		event_free(hs->ev);
+		free(hs);
+	}
+	if (http_timer != NULL)
+		event_free(http_timer);
+	http_timer = NULL;
+	http_running = 0;
+	if (http_curl_global)
+		curl_global_cleanup();
+	http_curl_global = false;
+}
+
+/* ------------------------------------------------------------ runs */
+
+static size_t
+http_write(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct http_state	*st = arg;
+	size_t			 n = size * nmemb;
+
+	(void)data;
+	if (n > st->max_body || st->received > st->max_body - n) {
+		st->overflow = true;
+		return 0;		/* != n: curl aborts with CURLE_WRITE_ERROR */
+	}
+	st->received += n;
+	return n;
+}
+
+/* Replace every occurrence of secret in buf by "***", truncating to len. */
+static void
+scrub(char *buf, size_t len, const char *secret)
+{
+	char	*out, *p, *q;
+	size_t	 sl, o = 0, n;
+
+	if (secret == NULL || (sl = strlen(secret)) == 0 || strstr(buf, secret) == NULL)
+		return;
+	out = xmalloc(len);
+	for (p = buf; o + 1 < len; p = q + sl) {
+		if ((q = strstr(p, secret)) == NULL)
+			q = p + strlen(p);
+		n = (size_t)(q - p);
+		if (n > len - 1 - o)
+			n = len - 1 - o;
+		memcpy(out + o, p, n);
+		o += n;
+		if (*q == '\0')
+			break;
+		n = len - 1 - o < 3 ? len - 1 - o : 3;
+		memcpy(out + o, "***", n);
+		o += n;
+	}
+	out[o] = '\0';
+	memcpy(buf, out, o + 1);
+	free(out);
+}
+
+/* snprintf for reasons, where cutting a long curl message short is intended. */
+static void __attribute__((format(printf, 3, 4)))
+reasonf(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+}
+
+/* "5s" or "1500ms": how the timeout reads best. */
+static void
+fmt_ms(char *buf, size_t len, uint64_t ms)
+{
+	if (ms % 1000 == 0)
+		snprintf(buf, len, "%" PRIu64 "s", ms / 1000);
+	else
+		snprintf(buf, len, "%" PRIu64 "ms", ms);
+}
+
+static bool
+is_tls_error(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_ENGINE_NOTFOUND:
+	case CURLE_SSL_ENGINE_SETFAILED:
+	case CURLE_SSL_ENGINE_INITFAILED:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_SHUTDOWN_FAILED:
+	case CURLE_SSL_CRL_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_SSL_INVALIDCERTSTATUS:
+	case CURLE_SSL_CLIENTCERT:
+	case CURLE_USE_SSL_FAILED:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/*
+ * Map a curl outcome to a status and reason.  Only a complete response
+ * (CURLE_OK) yields samples; a transfer cut short has no honest time or
+ * size, so every sample is then "no data" with the run's status.
+ */
+static enum probe_status
+http_classify(struct http_state *st, CURLcode rc, long code, char *reason, size_t len)
+{
+	const struct probe_def	*def = st->check->def;
+	const struct http_def	*hd = def->priv;
+	const char		*detail = st->errbuf[0] ? st->errbuf : curl_easy_strerror(rc);
+	long			 oserr = 0;
+	char			 tbuf[32];
+
+	if (rc == CURLE_OK) {
+		if (http_expect_has(hd->expect, code)) {
+			reasonf(reason, len, "HTTP %ld", code);
+			return PS_OK;
+		}
+		reasonf(reason, len, "HTTP %ld (expected %s)", code, hd->expect_text);
+		return PS_BAD_STATUS;
+	}
+	if (st->overflow || rc == CURLE_FILESIZE_EXCEEDED) {
+		reasonf(reason, len, "body exceeds %" PRIu64 " bytes", hd->max_body);
+		return PS_BAD_RESPONSE;
+	}
+	switch (rc) {
+	case CURLE_OPERATION_TIMEDOUT:
+		fmt_ms(tbuf, sizeof(tbuf), def->timeout_ms);
+		reasonf(reason, len, "timed out after %s: %s", tbuf, detail);
+		return PS_TIMEOUT;
+	case CURLE_COULDNT_CONNECT:
+		curl_easy_getinfo(st->easy, CURLINFO_OS_ERRNO, &oserr);
+		if (oserr == ECONNREFUSED) {
+			reasonf(reason, len, "connection refused: %s", detail);
+			return PS_REFUSED;
+		}
+		reasonf(reason, len, "%s", detail);
+		return PS_CONNECT_ERROR;
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+		reasonf(reason, len, "%s", detail);
+		return PS_CONNECT_ERROR;
+	case CURLE_GOT_NOTHING:
+	case CURLE_WEIRD_SERVER_REPLY:
+	case CURLE_RECV_ERROR:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_TOO_MANY_REDIRECTS:
+		reasonf(reason, len, "bad response: %s", detail);
+		return PS_BAD_RESPONSE;
+	default:
+		reasonf(reason, len, "%s", detail);
+		return is_tls_error(rc) ? PS_TLS_ERROR : PS_ERROR;
+	}
+}
+
+static void
+set_sample(struct sample *s, bool ok, double v, enum probe_status ps, const char *reason)
+{
+	s->ok = ok;
+	s->kind = MK_GAUGE;
+	s->value = ok ? v : 0;
+	s->raw = 0;
+	s->width = 0;
+	s->status = ok ? PS_OK : ps;
+	reasonf(s->reason, sizeof(s->reason), "%s", ok ? "" : reason);
+}
+
+/* Fill check->result and hand it over.  Nothing touches st afterwards. */
+static void
+http_complete(struct http_state *st, CURLcode rc)
+{
+	struct check		*c = st->check;
+	const struct http_def	*hd = c->def->priv;
+	struct probe_result	*r = &c->result;
+	long			 code = 0;
+	curl_off_t		 us = 0;
+	bool			 ok = rc == CURLE_OK;
+	double			 v;
+
+	if (st->easy != NULL) {
+		curl_easy_getinfo(st->easy, CURLINFO_RESPONSE_CODE, &code);
+		curl_easy_getinfo(st->easy, CURLINFO_TOTAL_TIME_T, &us);
+	}
+	r->status = http_classify(st, rc, code, r->reason, sizeof(r->reason));
+	for (size_t i = 0; i < sizeof(hd->secrets) / sizeof(hd->secrets[0]); i++)
+		scrub(r->reason, sizeof(r->reason), hd->secrets[i]);
+	for (size_t i = 0; i < c->def->nmetrics; i++) {
+		switch (i) {
+		case HM_TIME:
+			v = (double)us / 1e6;
+			break;
+		case HM_STATUS:
+			v = code;
+			break;
+		case HM_SIZE:
+			v = (double)st->received;
+			break;
+		default:
+			v = 0;
+			break;
+		}
+		set_sample(&r->values[i], ok && i < HM__COUNT, v, r->status, r->reason);
+	}
+	r->finished_wall_ms = wall_ms();
+	log_debug("%s: %s", c->key, r->reason);
+	check_done(c);
+}
+
+/*
+ * Collect every finished transfer.  The handle leaves the multi before
+ * check_done, so the check may be started again (or freed) from inside it.
+ */
+static void
+check_multi_info(void)
+{
+	CURLMsg			*msg;
+	CURL			*easy;
+	CURLcode		 rc;
+	struct http_state	*st;
+	char			*priv;
+	int			 left;
+
+	while (http_multi != NULL && (msg = curl_multi_info_read(http_multi, &left)) != NULL) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		easy = msg->easy_handle;
+		rc = msg->data.result;		/* msg dies with remove_handle */
+		priv = NULL;
+		curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
+		st = (struct http_state *)priv;
+		curl_multi_remove_handle(http_multi, easy);
+		if (st == NULL)
+			continue;
+		st->in_multi = false;
+		http_complete(st, rc);
+	}
+}
+
+/*
+ * Options go on at every run, not once: they are cheap, and a handle set
+ * up from them can never disagree with the def of the check it serves.
+ */
+static CURLcode
+http_setup(struct http_state *st, const struct probe_def *def)
+{
+	const struct http_def	*hd = def->priv;
+	CURL			*e = st->easy;
+	CURLcode		 rc = CURLE_OK;
+
+#define SET(opt, val) do {						\
+	if (rc == CURLE_OK)						\
+		rc = curl_easy_setopt(e, opt, val);			\
+} while (0)
+	SET(CURLOPT_PRIVATE, st);
+	SET(CURLOPT_URL, hd->url);
+	SET(CURLOPT_NOSIGNAL, 1L);
+	SET(CURLOPT_TIMEOUT_MS, (long)def->timeout_ms);
+	SET(CURLOPT_CONNECTTIMEOUT_MS, (long)def->timeout_ms);
+	SET(CURLOPT_ERRORBUFFER, st->errbuf);
+	SET(CURLOPT_WRITEFUNCTION, http_write);
+	SET(CURLOPT_WRITEDATA, st);
+	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)hd->max_body);
+	SET(CURLOPT_SSL_VERIFYPEER, hd->verify_tls ? 1L : 0L);
+	SET(CURLOPT_SSL_VERIFYHOST, hd->verify_tls ? 2L : 0L);
+	if (hd->head)
+		SET(CURLOPT_NOBODY, 1L);
+	else
+		SET(CURLOPT_HTTPGET, 1L);
+	SET(CURLOPT_FOLLOWLOCATION, hd->follow ? 1L : 0L);
+	SET(CURLOPT_MAXREDIRS, (long)HTTP_MAX_REDIRS);
+	SET(CURLOPT_PROTOCOLS_STR, "http,https");
+	SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	SET(CURLOPT_USERAGENT, "itsmd/" ITSMD_VERSION);
+#undef SET
+	return rc;
+}
+
+/* A run that could not start still ends through check_done, like any other. */
+static void
+http_fail_start(struct http_state *st, const char *what)
+{
+	snprintf(st->errbuf, sizeof(st->errbuf), "cannot start: %s", what);
+	http_complete(st, CURLE_FAILED_INIT);
+}
+
+static void
+http_start(struct check *c)
+{
+	struct http_state	*st = c->probe_state;
+	CURLcode		 rc;
+	CURLMcode		 mc;
+
+	if (st == NULL) {
+		st = xcalloc(1, sizeof(*st));
+		LIST_INSERT_HEAD(&http_states, st, entry);
+		c->probe_state = st;
+	}
+	st->check = c;
+	st->received = 0;
+	st->overflow = false;
+	st->errbuf[0] = '\0';
+	st->max_body = ((const struct http_def *)c->def->priv)->max_body;
+	if (st->in_multi) {
+		/* The scheduler never does this; be safe rather than leak a run. */
+		log_warnx("%s: http run started while one is in flight; abandoning it", c->key);
+		curl_multi_remove_handle(http_multi, st->easy);
+		st->in_multi = false;
+	}
+	if (http_multi == NULL) {
+		http_fail_start(st, "http probe not initialised");
+		return;
+	}
+	if (st->easy == NULL && (st->easy = curl_easy_init()) == NULL) {
+		http_fail_start(st, "curl_easy_init failed");
+		return;
+	}
+	if ((rc = http_setup(st, c->def)) != CURLE_OK) {
+		http_fail_start(st, curl_easy_strerror(rc));
+		return;
+	}
+	if ((mc = curl_multi_add_handle(http_multi, st->easy)) != CURLM_OK) {
+		http_fail_start(st, curl_multi_strerror(mc));
+		return;
+	}
+	st->in_multi = true;
+}
+
+static void
+http_cancel(struct check *c)
+{
+	struct http_state	*st = c->probe_state;
+
+	if (st == NULL || !st->in_multi)
+		return;
+	if (http_multi != NULL)
+		curl_multi_remove_handle(http_multi, st->easy);
+	st->in_multi = false;
+}
+
+static void
+http_free_state(struct check *c)
+{
+	struct http_state	*st = c->probe_state;
+
+	if (st == NULL)
+		return;
+	http_cancel(c);
+	if (st->easy != NULL)
+		curl_easy_cleanup(st->easy);
+	LIST_REMOVE(st, entry);
+	free(st);
+	c->probe_state = NULL;
+}
+
+const struct probe_ops http_probe_ops = {
+	.name = "http",
+	.init = http_init,
+	.shutdown = http_shutdown,
+	.parse = http_parse,
+	.finish = http_finish,
+	.start = http_start,
+	.cancel = http_cancel,
+	.free_state = http_free_state,
+	.free_def = http_free_def,
+};
