@@ -1,0 +1,154 @@
+/*
+ * test_check.c: the pure logic of check.c and scheduler.c: counter rates,
+ * thresholds, run evaluation and the first-run spread.
+ */
+#include <math.h>
+#include <stdint.h>
+
+#include "itsmd.h"
+#include "unit.h"
+
+static void
+test_counter_rate(void)
+{
+	static const struct {
+		const char	*name;
+		uint64_t	 prev, raw;
+		unsigned	 width;
+		uint64_t	 dt_ms;
+		bool		 ok;
+		double		 rate;
+	} cases[] = {
+		{ "counter: plain delta", 1000, 2000, 64, 1000, true, 1000 },
+		{ "counter: over 10 s", 0, 5000, 32, 10000, true, 500 },
+		{ "counter: 32-bit wrap", UINT32_MAX - 99, 100, 32, 1000, true, 200 },
+		{ "counter: 32-bit wrap from max", UINT32_MAX, 0, 32, 2000, true, 0.5 },
+		{ "counter: 64-bit going back is a reset, no rate", 5000, 10, 64, 1000, false, 0 },
+		{ "counter: 64-bit near 2^64 keeps precision", UINT64_MAX - 1000000, UINT64_MAX, 64, 1000, true, 1000000 },
+		{ "counter: no time passed, no rate", 10, 20, 64, 0, false, 0 },
+		{ "counter: unchanged is a zero rate", 77, 77, 32, 1000, true, 0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct counter_prev	p = { 0 };
+		double			r = -1;
+		bool			first = counter_rate(&p, cases[i].prev, cases[i].width, 1000, &r);
+		bool			ok = counter_rate(&p, cases[i].raw, cases[i].width,
+					    1000 + cases[i].dt_ms, &r);
+		UNIT_CHECK(!first && ok == cases[i].ok && (!ok || fabs(r - cases[i].rate) < 1e-9),
+		    cases[i].name, "first=%d ok=%d rate=%.17g want ok=%d rate=%g", first, ok, r,
+		    cases[i].ok, cases[i].rate);
+	}
+}
+
+static void
+test_thresholds(void)
+{
+	static const struct {
+		enum cmp_op	op;
+		double		limit, v;
+		bool		hit;
+	} cases[] = {
+		{ CMP_GT, 90, 90, false }, { CMP_GT, 90, 90.5, true },
+		{ CMP_GE, 90, 90, true }, { CMP_LT, 1, 0.5, true },
+		{ CMP_LE, 1, 1.5, false }, { CMP_EQ, 2, 2, true },
+		{ CMP_NE, 2, 2, false }, { CMP_GT, 90, NAN, false },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct threshold t = { .op = cases[i].op, .limit = cases[i].limit };
+		char name[64];
+		snprintf(name, sizeof(name), "threshold case %zu", i);
+		UNIT_CHECK(threshold_hit(&t, cases[i].v) == cases[i].hit, name, "got %d",
+		    !cases[i].hit);
+	}
+}
+
+static void
+test_evaluate(void)
+{
+	struct metric_def	m[2] = { { .name = "load" }, { .name = "time", .unit = "s" } };
+	struct threshold	th[3] = {
+		{ .sev = SEV_WARNING, .metric = 0, .op = CMP_GT, .limit = 70 },
+		{ .sev = SEV_CRITICAL, .metric = 0, .op = CMP_GT, .limit = 90 },
+		{ .sev = SEV_CRITICAL, .metric = 1, .op = CMP_GT, .limit = 2 },
+	};
+	struct probe_def	d = { .name = "p", .metrics = m, .nmetrics = 2,
+				    .thresholds = th, .nthresholds = 3 };
+	struct sample		s[2];
+	struct probe_result	r = { .values = s };
+	double			v[2];
+	bool			have[2] = { true, true };
+	char			sum[256];
+	enum severity		sev;
+
+	memset(s, 0, sizeof(s));
+	s[0].ok = s[1].ok = true;
+	v[0] = 50; v[1] = 0.1;
+	sev = check_evaluate(&d, &r, v, have, sum, sizeof(sum));
+	UNIT_CHECK(sev == SEV_OK && strcmp(sum, "ok") == 0, "evaluate: all fine", "%d %s", sev, sum);
+
+	v[0] = 75;
+	sev = check_evaluate(&d, &r, v, have, sum, sizeof(sum));
+	UNIT_CHECK(sev == SEV_WARNING && strcmp(sum, "load = 75 > 70") == 0, "evaluate: warning",
+	    "%d '%s'", sev, sum);
+
+	v[0] = 95; v[1] = 3;
+	sev = check_evaluate(&d, &r, v, have, sum, sizeof(sum));
+	UNIT_CHECK(sev == SEV_CRITICAL && strcmp(sum, "load = 95 > 90; time = 3s > 2s") == 0,
+	    "evaluate: critical wins and names both breaches", "%d '%s'", sev, sum);
+
+	v[0] = 10; v[1] = 0.1;
+	s[0].ok = false;
+	s[0].status = PS_NO_SUCH_OBJECT;
+	snprintf(s[0].reason, sizeof(s[0].reason), "noSuchInstance");
+	have[0] = false;
+	sev = check_evaluate(&d, &r, v, have, sum, sizeof(sum));
+	UNIT_CHECK(sev == SEV_UNKNOWN && strcmp(sum, "load: noSuchInstance") == 0,
+	    "evaluate: missing value is UNKNOWN, not zero", "%d '%s'", sev, sum);
+
+	r.status = PS_TIMEOUT;
+	snprintf(r.reason, sizeof(r.reason), "no SNMP response");
+	s[1].ok = false;
+	have[1] = false;
+	sev = check_evaluate(&d, &r, v, have, sum, sizeof(sum));
+	UNIT_CHECK(sev == SEV_CRITICAL && strcmp(sum, "no SNMP response") == 0,
+	    "evaluate: timeout is CRITICAL with the probe's reason", "%d '%s'", sev, sum);
+
+	r.status = PS_BAD_STATUS;
+	snprintf(r.reason, sizeof(r.reason), "HTTP 500");
+	s[1].ok = true; have[1] = true; v[1] = 5;
+	sev = check_evaluate(&d, &r, v, have, sum, sizeof(sum));
+	UNIT_CHECK(sev == SEV_CRITICAL && strcmp(sum, "HTTP 500; time = 5s > 2s") == 0,
+	    "evaluate: bad status and slow response both named", "%d '%s'", sev, sum);
+}
+
+static void
+test_spread(void)
+{
+	uint64_t	a = sched_first_offset("core-sw1/ifaces", 60000);
+	uint64_t	b = sched_first_offset("core-sw1/ifaces", 60000);
+	unsigned	buckets[10] = { 0 };
+	char		key[32];
+	bool		even = true;
+
+	UNIT_CHECK(a == b && a < 60000, "spread: deterministic and inside the interval", "%llu %llu",
+	    (unsigned long long)a, (unsigned long long)b);
+	for (int i = 0; i < 10000; i++) {
+		snprintf(key, sizeof(key), "host%d/load", i);
+		buckets[sched_first_offset(key, 60000) / 6000]++;
+	}
+	for (int i = 0; i < 10; i++)
+		if (buckets[i] < 800 || buckets[i] > 1200)
+			even = false;
+	UNIT_CHECK(even, "spread: 10000 checks spread evenly over the interval",
+	    "bucket counts %u %u %u ...", buckets[0], buckets[1], buckets[2]);
+}
+
+int
+main(void)
+{
+	test_counter_rate();
+	test_thresholds();
+	test_evaluate();
+	test_spread();
+	return UNIT_DONE();
+}
