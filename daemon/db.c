@@ -53,6 +53,7 @@ static struct {
 	uint64_t	 backoff_ms;
 	bool		 down_logged;	/* loss reported, recovery not yet */
 	bool		 ever_up;
+	bool		 badinfo;	/* conninfo does not parse: never try */
 
 	struct db_job	*head, *tail;	/* waiting */
 	int		 nqueued;
@@ -263,6 +264,10 @@ static void
 db_connect(void)
 {
 	db.state = DB_CONNECTING;
+	if (db.badinfo) {
+		db_fail("invalid connection string");
+		return;
+	}
 	db.conn = PQconnectStart(db.conninfo);
 	if (db.conn == NULL)
 		fatalx("postgres: out of memory");
@@ -425,6 +430,24 @@ db_io(evutil_socket_t fd, short what, void *arg)
 		db_fail(PQerrorMessage(db.conn));
 }
 
+/*
+ * libpq's parse errors quote the text around the mistake, which may be the
+ * password; check first so that such a message is never logged.
+ */
+static bool
+db_conninfo_ok(const char *conninfo)
+{
+	PQconninfoOption	*opts;
+	char			*err = NULL;
+
+	if ((opts = PQconninfoParse(conninfo, &err)) == NULL) {
+		PQfreemem(err);
+		return false;
+	}
+	PQconninfoFree(opts);
+	return true;
+}
+
 void
 db_init(struct event_base *base, const char *conninfo)
 {
@@ -433,6 +456,7 @@ db_init(struct event_base *base, const char *conninfo)
 	db.conninfo = xstrdup(conninfo != NULL ? conninfo : "");
 	db.ev_fd = -1;
 	db.backoff_ms = DB_BACKOFF_MIN_MS;
+	db.badinfo = !db_conninfo_ok(db.conninfo);
 	db.retry = evtimer_new(base, db_retry, NULL);
 	if (db.retry == NULL)
 		fatalx("postgres: cannot create retry timer");
