@@ -15,6 +15,12 @@
 
 #define DB_BACKOFF_MIN_MS	1000
 #define DB_BACKOFF_MAX_MS	30000
+/*
+ * libpq enforces connect_timeout only in its blocking calls, and a peer that
+ * vanishes without a reset leaves a query waiting forever: our own deadlines.
+ */
+#define DB_CONNECT_TIMEOUT_MS	10000
+#define DB_ANSWER_TIMEOUT_MS	60000
 
 /* struct pg_result is only ever a PGresult seen through the accessors. */
 #define PGRES(r)	((const PGresult *)(const void *)(r))
@@ -50,6 +56,7 @@ static struct {
 	int		 ev_fd;
 	short		 ev_what;
 	struct event	*retry;
+	struct event	*deadline;	/* connect or answer overdue */
 	uint64_t	 backoff_ms;
 	bool		 down_logged;	/* loss reported, recovery not yet */
 	bool		 ever_up;
@@ -156,6 +163,14 @@ db_watch(short what)
 
 /* Without this libpq prints server notices (shutdown warnings) on stderr. */
 static void
+db_arm(uint64_t ms)
+{
+	struct timeval	tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+
+	evtimer_add(db.deadline, &tv);
+}
+
+static void
 db_notice(void *arg, const char *msg)
 {
 	char	reason[256];
@@ -188,6 +203,7 @@ db_fail(const char *why)
 	}
 	db.flushing = false;
 	db_unwatch();
+	evtimer_del(db.deadline);
 	if (db.conn != NULL) {
 		PQfinish(db.conn);
 		db.conn = NULL;
@@ -222,8 +238,26 @@ db_retry(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
+db_overdue(evutil_socket_t fd, short what, void *arg)
+{
+	char	why[64];
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (db.state == DB_CONNECTING)
+		snprintf(why, sizeof(why), "no connection after %ds",
+		    DB_CONNECT_TIMEOUT_MS / 1000);
+	else
+		snprintf(why, sizeof(why), "no answer after %ds",
+		    DB_ANSWER_TIMEOUT_MS / 1000);
+	db_fail(why);
+}
+
+static void
 db_connected(void)
 {
+	evtimer_del(db.deadline);
 	if (PQsetnonblocking(db.conn, 1) == -1) {
 		db_fail(PQerrorMessage(db.conn));
 		return;
@@ -276,6 +310,7 @@ db_connect(void)
 		return;
 	}
 	PQsetNoticeProcessor(db.conn, db_notice, NULL);
+	db_arm(DB_CONNECT_TIMEOUT_MS);
 	/* libpq: before the first poll, behave as if it had said WRITING. */
 	db_watch(EV_WRITE);
 }
@@ -320,6 +355,7 @@ db_kick(void)
 		}
 		db.state = DB_BUSY;
 		db.flushing = true;
+		db_arm(DB_ANSWER_TIMEOUT_MS);
 	}
 	if (db.state == DB_BUSY && db.flushing) {
 		switch (PQflush(db.conn)) {
@@ -353,6 +389,7 @@ db_query_done(void)
 		db_fail(r != NULL ? PQresultErrorMessage(r) : PQerrorMessage(db.conn));
 		return;
 	}
+	evtimer_del(db.deadline);
 	db.cur = NULL;
 	db.res = NULL;
 	db.state = DB_IDLE;
@@ -458,8 +495,9 @@ db_init(struct event_base *base, const char *conninfo)
 	db.backoff_ms = DB_BACKOFF_MIN_MS;
 	db.badinfo = !db_conninfo_ok(db.conninfo);
 	db.retry = evtimer_new(base, db_retry, NULL);
-	if (db.retry == NULL)
-		fatalx("postgres: cannot create retry timer");
+	db.deadline = evtimer_new(base, db_overdue, NULL);
+	if (db.retry == NULL || db.deadline == NULL)
+		fatalx("postgres: cannot create timers");
 	db_connect();
 }
 
@@ -514,8 +552,8 @@ db_shutdown(void)
 	if (db.res != NULL)
 		PQclear(db.res);
 	db_unwatch();
-	if (db.retry != NULL)
-		event_free(db.retry);
+	event_free(db.retry);
+	event_free(db.deadline);
 	if (db.conn != NULL)
 		PQfinish(db.conn);
 	while ((j = db_pop()) != NULL)
