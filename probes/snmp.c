@@ -1,0 +1,1159 @@
+/*
+ * snmp.c: the SNMP probe.  Each check owns one net-snmp single session
+ * (snmp_sess_*) whose UDP socket and retry timer ride the libevent loop; a
+ * run is one GET of the probe's OIDs and ends in check_done().
+ */
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/util.h>
+
+#include <net-snmp/net-snmp-config.h>
+#include <net-snmp/net-snmp-includes.h>
+#include <net-snmp/library/large_fd_set.h>
+
+#include "itsmd.h"
+
+#define SNMP_MAX_VARBINDS	32	/* per GET PDU; agents choke on more (tooBig) */
+#define SNMP_DEFAULT_METRIC	"value"
+/* Past timeout_ms plus this, a run ends even if net-snmp never gave up. */
+#define SNMP_GRACE_MS		500
+
+/* One `oid` line: metric_def->priv once finished. */
+struct snmp_oid {
+	size_t	len;
+	oid	sub[];
+};
+
+/* `oid` lines collected by parse, before finish turns them into metrics. */
+struct snmp_line {
+	char		*name;
+	struct conf_pos	 pos;
+	struct snmp_oid	*oid;
+};
+
+struct snmp_def {
+	struct snmp_line	*v;
+	size_t			 n;
+};
+
+/*
+ * A run walks SR_IDLE -> [SR_RESOLVING] -> SR_WAITING -> SR_ENDING -> SR_IDLE.
+ * SR_ENDING means the result is complete and check_done() is due from the
+ * timer: check_done() is only ever called from our own event callbacks, never
+ * from inside start(), a net-snmp callback or an evdns callback, since any of
+ * those may still use the session after we return to them.
+ */
+enum snmp_phase {
+	SR_IDLE,
+	SR_RESOLVING,
+	SR_WAITING,
+	SR_ENDING,
+};
+
+/* One GET PDU of a run: values[first .. first+count). */
+struct snmp_req {
+	int	reqid;
+	size_t	first;
+	size_t	count;
+	bool	done;
+};
+
+/*
+ * Runtime state of one check (check->probe_state), allocated on its first
+ * start() and freed by free_state().  Every state is on a list so that
+ * shutdown can close sessions even if the checks are freed after it.
+ */
+struct snmp_state {
+	struct check		*check;		/* set by each start() */
+	enum snmp_phase		 phase;
+	void			*sess;		/* snmp_sess_open() handle, or NULL */
+	int			 fd;
+	struct event		*rev;		/* EV_READ|EV_PERSIST on fd, added while waiting */
+	struct event		*timer;		/* retries, deadline, deferred finish */
+	bool			 closing;	/* in snmp_sess_close(): callbacks ignore */
+
+	/* what the session was opened with; any change opens a new one */
+	char			*peer;		/* "udp:192.0.2.1:161" */
+	char			*community;	/* secret: never logged */
+	int			 version;
+
+	struct evdns_getaddrinfo_request *dns;
+	char			*name;		/* host->address the cache is for */
+	char			*resolved;	/* its numeric address, or NULL */
+
+	uint64_t		 deadline;	/* mono ms: net-snmp should be done by then */
+	struct snmp_req		*reqs;
+	size_t			 nreqs;
+	size_t			 pending;	/* reqs in flight */
+	LIST_ENTRY(snmp_state)	 entry;
+};
+
+static struct event_base	*snmp_base;
+static struct evdns_base	*snmp_dns;
+static bool			 snmp_ready;
+static netsnmp_large_fd_set	 snmp_fds;	/* scratch: one fd at a time */
+static LIST_HEAD(, snmp_state)	 snmp_states = LIST_HEAD_INITIALIZER(snmp_states);
+
+/* Exported for tests/unit/test_snmp.c only; not part of itsmd.h. */
+int	snmp_oid_parse(const char *, unsigned long *sub, size_t max, size_t *len,
+	    const char **why);
+void	snmp_var_sample(const netsnmp_variable_list *, struct sample *);
+
+_Static_assert(sizeof(oid) == sizeof(unsigned long), "net-snmp oid is not u_long");
+
+/* ------------------------------------------------------------ pure parts */
+
+/*
+ * A numeric OID, optional leading dot: "1.3.6.1.2.1.1.3.0".  Our own parser,
+ * so no MIB is ever read and a typo cannot turn into a name lookup.  The
+ * first two arcs follow X.690 (0..2, and 0..39 under 0 and 1) since they
+ * are packed into one byte on the wire.
+ */
+int
+snmp_oid_parse(const char *s, unsigned long *sub, size_t max, size_t *len,
+    const char **why)
+{
+	size_t	n = 0;
+
+	if (*s == '.')
+		s++;
+	if (*s == '\0') {
+		*why = "empty";
+		return -1;
+	}
+	for (;;) {
+		unsigned long long	v = 0;
+		const char		*start = s;
+
+		while (*s >= '0' && *s <= '9') {
+			v = v * 10 + (unsigned)(*s - '0');
+			if (v > UINT32_MAX) {
+				*why = "sub-identifier above 4294967295";
+				return -1;
+			}
+			s++;
+		}
+		if (s == start) {
+			*why = *s == '\0' || *s == '.' ? "empty sub-identifier" :
+			    "only digits and dots are allowed (no MIB names)";
+			return -1;
+		}
+		if (n == max) {
+			*why = "too many sub-identifiers";
+			return -1;
+		}
+		sub[n++] = (unsigned long)v;
+		if (*s == '\0')
+			break;
+		if (*s != '.') {
+			*why = "only digits and dots are allowed (no MIB names)";
+			return -1;
+		}
+		s++;
+	}
+	if (n < 2) {
+		*why = "needs at least two sub-identifiers";
+		return -1;
+	}
+	if (sub[0] > 2) {
+		*why = "first sub-identifier must be 0, 1 or 2";
+		return -1;
+	}
+	if (sub[0] < 2 && sub[1] > 39) {
+		*why = "second sub-identifier must be below 40 under 0 and 1";
+		return -1;
+	}
+	*len = n;
+	return 0;
+}
+
+/* Whole text as a finite number, blanks around allowed: UCD laLoad is "0.12". */
+static bool
+text_number(const u_char *p, size_t len, double *v)
+{
+	char	 buf[64], *end;
+
+	if (len == 0 || len >= sizeof(buf) || memchr(p, '\0', len) != NULL)
+		return false;
+	memcpy(buf, p, len);
+	buf[len] = '\0';
+	errno = 0;
+	*v = strtod(buf, &end);
+	if (end == buf || errno == ERANGE || !isfinite(*v))
+		return false;
+	while (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r')
+		end++;
+	return *end == '\0';
+}
+
+static const char *
+asn_type_name(u_char type)
+{
+	switch (type) {
+	case ASN_INTEGER:	return "INTEGER";
+	case ASN_BIT_STR:	return "BIT STRING";
+	case ASN_OCTET_STR:	return "OCTET STRING";
+	case ASN_NULL:		return "NULL";
+	case ASN_OBJECT_ID:	return "OBJECT IDENTIFIER";
+	case ASN_IPADDRESS:	return "IpAddress";
+	case ASN_COUNTER:	return "Counter32";
+	case ASN_GAUGE:		return "Gauge32";
+	case ASN_TIMETICKS:	return "TimeTicks";
+	case ASN_OPAQUE:	return "Opaque";
+	case ASN_NSAP:		return "NsapAddress";
+	case ASN_COUNTER64:	return "Counter64";
+	case ASN_UINTEGER:	return "UInteger32";
+	}
+	return NULL;
+}
+
+static void
+sample_fail(struct sample *s, enum probe_status st, const char *reason)
+{
+	size_t	len;
+
+	s->ok = false;
+	s->kind = MK_AUTO;
+	s->value = 0;
+	s->raw = 0;
+	s->width = 0;
+	s->status = st;
+	/* run reasons are longer than a sample's: keep what fits */
+	len = strnlen(reason, sizeof(s->reason) - 1);
+	memcpy(s->reason, reason, len);
+	s->reason[len] = '\0';
+}
+
+static void
+sample_gauge(struct sample *s, double v)
+{
+	s->ok = true;
+	s->kind = MK_GAUGE;
+	s->value = v;
+	s->raw = 0;
+	s->width = 0;
+	s->status = PS_OK;
+	s->reason[0] = '\0';
+}
+
+static void
+sample_counter(struct sample *s, uint64_t raw, unsigned width)
+{
+	s->ok = true;
+	s->kind = MK_COUNTER;
+	s->value = 0;
+	s->raw = raw;
+	s->width = width;
+	s->status = PS_OK;
+	s->reason[0] = '\0';
+}
+
+/* One varbind of a response into one sample; every field is set. */
+void
+snmp_var_sample(const netsnmp_variable_list *v, struct sample *s)
+{
+	const char	*tn;
+	char		 why[64];
+	double		 d;
+
+	switch (v->type) {
+	case ASN_COUNTER:
+		sample_counter(s, (uint32_t)*v->val.integer, 32);
+		return;
+	case ASN_COUNTER64:
+		sample_counter(s, (uint64_t)v->val.counter64->high << 32 |
+		    (uint32_t)v->val.counter64->low, 64);
+		return;
+	case ASN_INTEGER:
+		sample_gauge(s, (double)*v->val.integer);
+		return;
+	case ASN_GAUGE:		/* also Unsigned32 */
+	case ASN_TIMETICKS:
+	case ASN_UINTEGER:
+		sample_gauge(s, (double)(uint32_t)*v->val.integer);
+		return;
+#ifdef NETSNMP_WITH_OPAQUE_SPECIAL_TYPES
+	/* UCD-SNMP's laLoadFloat and friends arrive wrapped in Opaque */
+	case ASN_OPAQUE_FLOAT:
+		sample_gauge(s, (double)*v->val.floatVal);
+		return;
+	case ASN_OPAQUE_DOUBLE:
+		sample_gauge(s, *v->val.doubleVal);
+		return;
+	case ASN_OPAQUE_COUNTER64:
+		sample_counter(s, (uint64_t)v->val.counter64->high << 32 |
+		    (uint32_t)v->val.counter64->low, 64);
+		return;
+	case ASN_OPAQUE_U64:
+		sample_gauge(s, (double)((uint64_t)v->val.counter64->high << 32 |
+		    (uint32_t)v->val.counter64->low));
+		return;
+	case ASN_OPAQUE_I64:
+		sample_gauge(s, (double)(int64_t)((uint64_t)v->val.counter64->high << 32 |
+		    (uint32_t)v->val.counter64->low));
+		return;
+#endif
+	case ASN_OCTET_STR:
+		if (text_number(v->val.string, v->val_len, &d)) {
+			sample_gauge(s, d);
+			return;
+		}
+		break;
+	case SNMP_NOSUCHOBJECT:
+		sample_fail(s, PS_NO_SUCH_OBJECT, "noSuchObject");
+		return;
+	case SNMP_NOSUCHINSTANCE:
+		sample_fail(s, PS_NO_SUCH_OBJECT, "noSuchInstance");
+		return;
+	case SNMP_ENDOFMIBVIEW:
+		sample_fail(s, PS_NO_SUCH_OBJECT, "endOfMibView");
+		return;
+	}
+	if ((tn = asn_type_name(v->type)) != NULL)
+		snprintf(why, sizeof(why), "not a number (type %s)", tn);
+	else
+		snprintf(why, sizeof(why), "not a number (type 0x%02x)", v->type);
+	sample_fail(s, PS_BAD_RESPONSE, why);
+}
+
+/* RFC 3416 error-status names, as agents and snmpget print them. */
+static const char *
+errstat_name(long e)
+{
+	static const char *const names[] = {
+		"noError", "tooBig", "noSuchName", "badValue", "readOnly",
+		"genErr", "noAccess", "wrongType", "wrongLength",
+		"wrongEncoding", "wrongValue", "noCreation",
+		"inconsistentValue", "resourceUnavailable", "commitFailed",
+		"undoFailed", "authorizationError", "notWritable",
+		"inconsistentName",
+	};
+	if (e >= 0 && (size_t)e < sizeof(names) / sizeof(names[0]))
+		return names[e];
+	return NULL;
+}
+
+/* ------------------------------------------------------------ conf */
+
+static bool
+metric_name_ok(const char *s)
+{
+	if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+	    (*s >= '0' && *s <= '9')))
+		return false;
+	for (s++; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		    (*s >= '0' && *s <= '9') || *s == '.' || *s == '_' || *s == '-'))
+			return false;
+	return true;
+}
+
+/* `oid [NAME] OID`: NAME becomes the metric (and an RRD file name). */
+static int
+snmp_probe_parse(struct probe_def *def, const struct conf_node *n, struct conf_err *err)
+{
+	struct snmp_def		*sd = def->priv;
+	struct snmp_oid		*o;
+	unsigned long		 sub[MAX_OID_LEN];
+	const struct conf_pos	*npos;
+	const char		*name, *text, *why;
+	size_t			 len;
+
+	if (strcmp(n->name, "oid") != 0)
+		return 1;
+	if (n->block || n->nargs < 1 || n->nargs > 2) {
+		conf_error(err, &n->pos, "usage: oid [NAME] NUMERIC-OID");
+		return -1;
+	}
+	name = n->nargs == 2 ? n->args[0] : SNMP_DEFAULT_METRIC;
+	npos = n->nargs == 2 ? &n->argpos[0] : &n->pos;
+	text = n->args[n->nargs - 1];
+	if (!metric_name_ok(name)) {
+		conf_error(err, npos, "bad metric name '%s': use letters, digits, '.', '_' "
+		    "and '-', starting with a letter or digit", name);
+		return -1;
+	}
+	if (snmp_oid_parse(text, sub, MAX_OID_LEN, &len, &why) == -1) {
+		conf_error(err, &n->argpos[n->nargs - 1], "bad OID '%s': %s", text, why);
+		return -1;
+	}
+	if (sd == NULL)
+		def->priv = sd = xcalloc(1, sizeof(*sd));
+	for (size_t i = 0; i < sd->n; i++)
+		if (strcmp(sd->v[i].name, name) == 0) {
+			conf_error(err, npos, "duplicate metric '%s' in snmp probe '%s' "
+			    "(first at %s:%d:%d)", name, def->name, sd->v[i].pos.file,
+			    sd->v[i].pos.line, sd->v[i].pos.col);
+			return -1;
+		}
+	o = xmalloc(sizeof(*o) + len * sizeof(o->sub[0]));
+	o->len = len;
+	memcpy(o->sub, sub, len * sizeof(o->sub[0]));
+	sd->v = xreallocarray(sd->v, sd->n + 1, sizeof(*sd->v));
+	sd->v[sd->n].name = xstrdup(name);
+	sd->v[sd->n].pos = *npos;
+	sd->v[sd->n].oid = o;
+	sd->n++;
+	return 0;
+}
+
+/* Each `oid` line becomes a metric whose kind the agent decides (MK_AUTO). */
+static int
+snmp_probe_finish(struct probe_def *def, struct conf_err *err)
+{
+	struct snmp_def	*sd = def->priv;
+
+	if (sd == NULL || sd->n == 0) {
+		conf_error(err, &def->pos, "snmp probe '%s' needs at least one 'oid'",
+		    def->name);
+		return -1;
+	}
+	def->metrics = xcalloc(sd->n, sizeof(*def->metrics));
+	def->nmetrics = sd->n;
+	for (size_t i = 0; i < sd->n; i++) {
+		def->metrics[i].name = sd->v[i].name;
+		def->metrics[i].unit = NULL;
+		def->metrics[i].kind = MK_AUTO;
+		def->metrics[i].priv = sd->v[i].oid;
+		def->metrics[i].pos = sd->v[i].pos;
+	}
+	free(sd->v);
+	free(sd);
+	def->priv = NULL;
+	return 0;
+}
+
+/* Metric names and the metrics array belong to conf_free(), as for every kind. */
+static void
+snmp_probe_free_def(struct probe_def *def)
+{
+	struct snmp_def	*sd = def->priv;
+
+	if (sd != NULL) {		/* finish never ran: we still own the lines */
+		for (size_t i = 0; i < sd->n; i++) {
+			free(sd->v[i].name);
+			free(sd->v[i].oid);
+		}
+		free(sd->v);
+		free(sd);
+		def->priv = NULL;
+	}
+	for (size_t i = 0; i < def->nmetrics; i++) {
+		free(def->metrics[i].priv);
+		def->metrics[i].priv = NULL;
+	}
+}
+
+/* ------------------------------------------------------------ net-snmp setup */
+
+/* net-snmp's own chatter goes to debug, never to stdout. */
+static int
+snmp_log_cb(int major, int minor, void *server, void *client)
+{
+	const struct snmp_log_message	*m = server;
+	size_t				 len;
+
+	(void)major;
+	(void)minor;
+	(void)client;
+	if (m == NULL || m->msg == NULL)
+		return 0;
+	len = strlen(m->msg);
+	while (len > 0 && (m->msg[len - 1] == '\n' || m->msg[len - 1] == '\r'))
+		len--;
+	if (len > 0)
+		log_debug("net-snmp: %.*s", (int)len, m->msg);
+	return 0;
+}
+
+static int
+snmp_probe_init(struct event_base *base)
+{
+	if (snmp_ready)
+		return 0;
+	snmp_base = base;
+
+	/*
+	 * No MIB is ever needed (OIDs are numeric), and none of the host's
+	 * snmp.conf or persistent files may change how we behave: read no
+	 * config, load no module from no directory, write nothing at exit.
+	 */
+	setenv("MIBS", "", 1);
+	setenv("MIBDIRS", "", 1);
+	netsnmp_ds_set_boolean(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_DONT_READ_CONFIGS, 1);
+	netsnmp_ds_set_boolean(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_DONT_PERSIST_STATE, 1);
+	netsnmp_ds_set_boolean(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_DISABLE_PERSISTENT_LOAD, 1);
+	netsnmp_ds_set_boolean(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_DISABLE_PERSISTENT_SAVE, 1);
+	netsnmp_ds_set_int(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_MIB_WARNINGS, 0);
+	netsnmp_ds_set_boolean(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_QUICK_PRINT, 1);
+
+	snmp_disable_log();
+	snmp_register_callback(SNMP_CALLBACK_LIBRARY, SNMP_CALLBACK_LOGGING,
+	    snmp_log_cb, NULL);
+	snmp_enable_calllog();
+
+	init_snmp("itsmd");
+	netsnmp_large_fd_set_init(&snmp_fds, FD_SETSIZE);
+
+	/*
+	 * resolv.conf and the hosts file are read here, once, before the loop
+	 * runs.  DISABLE_WHEN_INACTIVE lets the loop end when no lookup is out.
+	 */
+	snmp_dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+	    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (snmp_dns == NULL)
+		log_warnx("snmp probes: no DNS resolver; hosts given by name will fail");
+	snmp_ready = true;
+	return 0;
+}
+
+static void	state_abandon(struct snmp_state *);
+static void	session_close(struct snmp_state *);
+
+static void
+snmp_probe_shutdown(void)
+{
+	struct snmp_state	*st;
+
+	if (!snmp_ready)
+		return;
+	LIST_FOREACH(st, &snmp_states, entry) {
+		state_abandon(st);
+		session_close(st);
+		if (st->timer != NULL)
+			event_free(st->timer);
+		st->timer = NULL;
+	}
+	if (snmp_dns != NULL)
+		evdns_base_free(snmp_dns, 0);
+	snmp_dns = NULL;
+	snmp_shutdown("itsmd");
+	netsnmp_large_fd_set_cleanup(&snmp_fds);
+	snmp_ready = false;
+}
+
+/* ------------------------------------------------------------ session */
+
+/* "host:port" as a human reads it, for reasons: no community, ever. */
+static void
+target_text(const struct check *c, char *buf, size_t len)
+{
+	const char	*a = c->host->address;
+
+	if (strchr(a, ':') != NULL)
+		snprintf(buf, len, "[%s]:%u", a, c->host->snmp.port);
+	else
+		snprintf(buf, len, "%s:%u", a, c->host->snmp.port);
+}
+
+static bool
+is_ipv6(const char *a)
+{
+	struct in6_addr	in6;
+
+	return evutil_inet_pton(AF_INET6, a, &in6) == 1;
+}
+
+static bool
+is_ip_literal(const char *a)
+{
+	struct in_addr	in;
+
+	return evutil_inet_pton(AF_INET, a, &in) == 1 || is_ipv6(a);
+}
+
+static void
+session_close(struct snmp_state *st)
+{
+	if (st->rev != NULL)
+		event_free(st->rev);
+	st->rev = NULL;
+	if (st->sess != NULL) {
+		/* it calls back for every request still out: see response_cb */
+		st->closing = true;
+		snmp_sess_close(st->sess);
+		st->closing = false;
+	}
+	st->sess = NULL;
+	st->fd = -1;
+	free(st->peer);
+	st->peer = NULL;
+	if (st->community != NULL) {
+		explicit_bzero(st->community, strlen(st->community));
+		free(st->community);
+	}
+	st->community = NULL;
+}
+
+static void	read_cb(evutil_socket_t, short, void *);
+
+/* A session to addr (numeric), reusing the open one unless a setting changed. */
+static int
+session_open(struct snmp_state *st, const char *addr, char *why, size_t whylen)
+{
+	const struct snmp_auth	*a = &st->check->host->snmp;
+	netsnmp_session		 ss;
+	netsnmp_transport	*t;
+	char			*peer, *errstr = NULL;
+	int			 liberr = 0, syserr = 0;
+
+	if (is_ipv6(addr))
+		peer = xasprintf("udp6:[%s]:%u", addr, a->port);
+	else
+		peer = xasprintf("udp:%s:%u", addr, a->port);
+	if (st->sess != NULL && strcmp(st->peer, peer) == 0 &&
+	    st->version == a->version && strcmp(st->community, a->community) == 0) {
+		free(peer);
+		return 0;
+	}
+	session_close(st);
+
+	snmp_sess_init(&ss);
+	ss.version = a->version == 1 ? SNMP_VERSION_1 : SNMP_VERSION_2c;
+	ss.peername = peer;
+	ss.community = (u_char *)a->community;
+	ss.community_len = strlen(a->community);
+	ss.retries = a->retries;
+	ss.timeout = 1000000;		/* set per run in send_run() */
+	if ((st->sess = snmp_sess_open(&ss)) == NULL) {
+		snmp_error(&ss, &liberr, &syserr, &errstr);
+		snprintf(why, whylen, "%s", errstr ? errstr : "snmp_sess_open failed");
+		free(errstr);
+		free(peer);
+		return -1;
+	}
+	if ((t = snmp_sess_transport(st->sess)) == NULL || t->sock < 0) {
+		snprintf(why, whylen, "session has no socket");
+		snmp_sess_close(st->sess);
+		st->sess = NULL;
+		free(peer);
+		return -1;
+	}
+	st->fd = t->sock;
+	st->peer = peer;
+	st->community = xstrdup(a->community);
+	st->version = a->version;
+	if ((st->rev = event_new(snmp_base, st->fd, EV_READ | EV_PERSIST,
+	    read_cb, st)) == NULL)
+		fatalx("snmp: event_new failed");
+	return 0;
+}
+
+/* ------------------------------------------------------------ a run */
+
+/* The run's verdict: the first failure names the run; later ones only their values. */
+static void
+run_status(struct snmp_state *st, enum probe_status s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+run_status(struct snmp_state *st, enum probe_status s, const char *fmt, ...)
+{
+	struct probe_result	*r = &st->check->result;
+	va_list			 ap;
+
+	if (r->status != PS_OK)
+		return;
+	r->status = s;
+	va_start(ap, fmt);
+	vsnprintf(r->reason, sizeof(r->reason), fmt, ap);
+	va_end(ap);
+}
+
+static void
+values_fail(struct snmp_state *st, size_t first, size_t count, enum probe_status s,
+    const char *reason)
+{
+	for (size_t i = first; i < first + count; i++)
+		sample_fail(&st->check->result.values[i], s, reason);
+}
+
+/* The whole run failed before any answer: every value says why. */
+static void
+run_fail(struct snmp_state *st, enum probe_status s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+run_fail(struct snmp_state *st, enum probe_status s, const char *fmt, ...)
+{
+	struct probe_result	*r = &st->check->result;
+	va_list			 ap;
+
+	r->status = s;
+	va_start(ap, fmt);
+	vsnprintf(r->reason, sizeof(r->reason), fmt, ap);
+	va_end(ap);
+	values_fail(st, 0, st->check->def->nmetrics, s, r->reason);
+	for (size_t i = 0; i < st->nreqs; i++)
+		st->reqs[i].done = true;
+	st->pending = 0;
+}
+
+/* check_done() from the next loop turn (see enum snmp_phase). */
+static void
+end_soon(struct snmp_state *st)
+{
+	static const struct timeval	now = { 0, 0 };
+
+	if (st->rev != NULL)
+		event_del(st->rev);
+	st->phase = SR_ENDING;
+	evtimer_add(st->timer, &now);
+}
+
+/* The last thing any path does: check_done() may free the check and us. */
+static void
+finish(struct snmp_state *st)
+{
+	struct check	*c = st->check;
+
+	st->phase = SR_IDLE;
+	if (st->rev != NULL)
+		event_del(st->rev);
+	evtimer_del(st->timer);
+	if (c->result.status != PS_OK && st->resolved != NULL) {
+		free(st->resolved);	/* the address may have moved: look it up again */
+		st->resolved = NULL;
+	}
+	c->result.finished_wall_ms = wall_ms();
+	check_done(c);
+}
+
+/* Wake for net-snmp's next retry or expiry, but never past the hard deadline. */
+static void
+arm_timer(struct snmp_state *st)
+{
+	struct timeval	tv = { 0, 0 };
+	uint64_t	now = mono_ms(), left_us, snmp_us;
+	int		numfds = 0, block = 1;
+
+	left_us = (st->deadline + SNMP_GRACE_MS > now ?
+	    st->deadline + SNMP_GRACE_MS - now : 0) * 1000;
+	if (st->sess != NULL) {
+		snmp_sess_select_info2_flags(st->sess, &numfds, &snmp_fds, &tv, &block,
+		    NETSNMP_SELECT_NOALARMS);
+		NETSNMP_LARGE_FD_CLR(st->fd, &snmp_fds);
+		if (!block) {
+			snmp_us = (uint64_t)tv.tv_sec * 1000000 + (uint64_t)tv.tv_usec;
+			if (snmp_us < left_us)
+				left_us = snmp_us;
+		}
+	}
+	tv.tv_sec = left_us / 1000000;
+	tv.tv_usec = left_us % 1000000;
+	evtimer_add(st->timer, &tv);
+}
+
+/* Fill values[] from one answered PDU. */
+static void
+take_response(struct snmp_state *st, struct snmp_req *rq, netsnmp_pdu *pdu)
+{
+	const struct probe_def	*d = st->check->def;
+	struct sample		*vals = st->check->result.values;
+	netsnmp_variable_list	*v;
+	const char		*en;
+	char			 why[96];
+	size_t			 i;
+
+	if (pdu->errstat == SNMP_ERR_NOSUCHNAME && pdu->errindex >= 1 &&
+	    (size_t)pdu->errindex <= rq->count) {
+		/* SNMPv1: one missing object voids the PDU; the others are unknown */
+		size_t	bad = rq->first + (size_t)pdu->errindex - 1;
+
+		snprintf(why, sizeof(why), "unknown: noSuchName for '%s' in the same "
+		    "request", d->metrics[bad].name);
+		values_fail(st, rq->first, rq->count, PS_BAD_RESPONSE, why);
+		sample_fail(&vals[bad], PS_NO_SUCH_OBJECT, "noSuchName");
+		return;
+	}
+	if (pdu->errstat != SNMP_ERR_NOERROR) {
+		if ((en = errstat_name(pdu->errstat)) != NULL)
+			snprintf(why, sizeof(why), "agent error: %s", en);
+		else
+			snprintf(why, sizeof(why), "agent error: %ld", pdu->errstat);
+		run_status(st, PS_BAD_RESPONSE, "%s", why);
+		values_fail(st, rq->first, rq->count, PS_BAD_RESPONSE, why);
+		return;
+	}
+	for (i = 0, v = pdu->variables; i < rq->count; i++, v = v ? v->next_variable : NULL) {
+		const struct snmp_oid	*o = d->metrics[rq->first + i].priv;
+
+		if (v == NULL)
+			sample_fail(&vals[rq->first + i], PS_BAD_RESPONSE,
+			    "missing from the response");
+		else if (snmp_oid_compare(v->name, v->name_length, o->sub, o->len) != 0)
+			sample_fail(&vals[rq->first + i], PS_BAD_RESPONSE,
+			    "agent answered for another OID");
+		else
+			snmp_var_sample(v, &vals[rq->first + i]);
+	}
+}
+
+/*
+ * net-snmp calls this from snmp_sess_read2(), snmp_sess_timeout() and
+ * snmp_sess_close().  It only records: it must not end the run, since the
+ * library still holds the request when it returns to us.
+ */
+static int
+response_cb(int op, netsnmp_session *sp, int reqid, netsnmp_pdu *pdu, void *arg)
+{
+	struct snmp_state	*st = arg;
+	struct snmp_req		*rq = NULL;
+	char			 target[300];
+	int			 tries;
+
+	(void)sp;
+	if (st->closing || st->phase != SR_WAITING)
+		return 1;
+	for (size_t i = 0; i < st->nreqs; i++)
+		if (st->reqs[i].reqid == reqid && !st->reqs[i].done)
+			rq = &st->reqs[i];
+	if (rq == NULL)
+		return 1;		/* a request of an earlier run */
+	rq->done = true;
+	st->pending--;
+
+	switch (op) {
+	case NETSNMP_CALLBACK_OP_RECEIVED_MESSAGE:
+		take_response(st, rq, pdu);
+		break;
+	case NETSNMP_CALLBACK_OP_TIMED_OUT:
+		tries = st->check->host->snmp.retries + 1;
+		target_text(st->check, target, sizeof(target));
+		run_status(st, PS_TIMEOUT, "no SNMP response from %s after %d %s",
+		    target, tries, tries == 1 ? "try" : "tries");
+		values_fail(st, rq->first, rq->count, PS_TIMEOUT, "no SNMP response");
+		break;
+	default:
+		run_status(st, PS_ERROR, "net-snmp gave up on the request (op %d)", op);
+		values_fail(st, rq->first, rq->count, PS_ERROR, "request failed");
+		break;
+	}
+	return 1;
+}
+
+/* Open (or reuse) the session and send every PDU of the run. */
+static void
+send_run(struct snmp_state *st, const char *addr)
+{
+	const struct probe_def	*d = st->check->def;
+	const struct snmp_auth	*a = &st->check->host->snmp;
+	netsnmp_session		*s;
+	char			 why[200], target[300];
+	uint64_t		 now = mono_ms(), left;
+	int			 liberr, syserr;
+
+	st->phase = SR_WAITING;
+	target_text(st->check, target, sizeof(target));
+	if (session_open(st, addr, why, sizeof(why)) == -1) {
+		run_fail(st, PS_ERROR, "cannot open SNMP session to %s: %s", target, why);
+		end_soon(st);
+		return;
+	}
+	/* spread what is left of the timeout over every try, so the run ends in time */
+	left = st->deadline > now ? st->deadline - now : 1;
+	s = snmp_sess_session(st->sess);
+	s->retries = a->retries;
+	s->timeout = (long)(left * 1000 / (uint64_t)(a->retries + 1));
+
+	for (size_t i = 0; i < st->nreqs; i++) {
+		struct snmp_req	*rq = &st->reqs[i];
+		netsnmp_pdu	*pdu = snmp_pdu_create(SNMP_MSG_GET);
+		char		*errstr = NULL;
+
+		for (size_t m = rq->first; m < rq->first + rq->count; m++) {
+			const struct snmp_oid *o = d->metrics[m].priv;
+			snmp_add_null_var(pdu, o->sub, o->len);
+		}
+		if ((rq->reqid = snmp_sess_async_send(st->sess, pdu, response_cb, st)) == 0) {
+			snmp_sess_error(st->sess, &liberr, &syserr, &errstr);
+			run_status(st, PS_ERROR, "cannot send to %s: %s", target,
+			    errstr ? errstr : "unknown error");
+			free(errstr);
+			snmp_free_pdu(pdu);
+			values_fail(st, rq->first, rq->count, PS_ERROR, "not sent");
+			rq->done = true;
+			continue;
+		}
+		st->pending++;
+	}
+	if (st->pending == 0) {
+		end_soon(st);
+		return;
+	}
+	event_add(st->rev, NULL);
+	arm_timer(st);
+}
+
+/*
+ * evdns may call this before evdns_getaddrinfo() returns (hosts file, bad
+ * name), so it never ends the run itself either.
+ */
+static void
+dns_cb(int result, struct evutil_addrinfo *res, void *arg)
+{
+	struct snmp_state	*st = arg;
+	struct evutil_addrinfo	*ai;
+	const void		*ap = NULL;
+	char			 buf[INET6_ADDRSTRLEN];
+	int			 af = AF_UNSPEC;
+
+	if (result == EVUTIL_EAI_CANCEL)
+		return;			/* st may be gone: touch nothing */
+	st->dns = NULL;
+	if (st->phase != SR_RESOLVING) {
+		if (res != NULL)
+			evutil_freeaddrinfo(res);
+		return;
+	}
+	for (ai = result == 0 ? res : NULL; ai != NULL && ap == NULL; ai = ai->ai_next) {
+		af = ai->ai_family;
+		if (af == AF_INET)
+			ap = &((struct sockaddr_in *)(void *)ai->ai_addr)->sin_addr;
+		else if (af == AF_INET6)
+			ap = &((struct sockaddr_in6 *)(void *)ai->ai_addr)->sin6_addr;
+	}
+	if (ap == NULL || evutil_inet_ntop(af, ap, buf, sizeof(buf)) == NULL) {
+		if (res != NULL)
+			evutil_freeaddrinfo(res);
+		run_fail(st, PS_CONNECT_ERROR, "cannot resolve %s: %s",
+		    st->check->host->address, result != 0 ?
+		    evutil_gai_strerror(result) : "no address");
+		end_soon(st);
+		return;
+	}
+	evutil_freeaddrinfo(res);
+	free(st->resolved);
+	free(st->name);
+	st->resolved = xstrdup(buf);
+	st->name = xstrdup(st->check->host->address);
+	log_debug("%s: %s is %s", st->check->key, st->name, st->resolved);
+	send_run(st, st->resolved);
+}
+
+/* Look host->address up without blocking; the whole timeout is the budget. */
+static void
+resolve(struct snmp_state *st)
+{
+	const struct check	*c = st->check;
+	struct evutil_addrinfo	 hints;
+	struct timeval		 tv;
+
+	if (snmp_dns == NULL) {
+		run_fail(st, PS_CONNECT_ERROR, "cannot resolve %s: no DNS resolver",
+		    c->host->address);
+		end_soon(st);
+		return;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_DGRAM;
+	hints.ai_protocol = IPPROTO_UDP;
+	st->phase = SR_RESOLVING;
+	tv.tv_sec = c->def->timeout_ms / 1000;
+	tv.tv_usec = (c->def->timeout_ms % 1000) * 1000;
+	evtimer_add(st->timer, &tv);
+	st->dns = evdns_getaddrinfo(snmp_dns, c->host->address, NULL, &hints, dns_cb, st);
+	/* when dns_cb already ran, it cleared st->dns and this returned NULL */
+}
+
+/* The socket is readable: net-snmp reads one datagram and calls response_cb. */
+static void
+read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct snmp_state	*st = arg;
+
+	(void)what;
+	if (st->phase != SR_WAITING || st->sess == NULL)
+		return;
+	NETSNMP_LARGE_FD_SET(fd, &snmp_fds);
+	snmp_sess_read2(st->sess, &snmp_fds);
+	NETSNMP_LARGE_FD_CLR(fd, &snmp_fds);
+	if (st->pending == 0)
+		finish(st);
+	else
+		arm_timer(st);
+}
+
+/* The one driver of a run's time: retries, deadlines, deferred ends. */
+static void
+timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct snmp_state	*st = arg;
+	char			 target[300];
+
+	(void)fd;
+	(void)what;
+	switch (st->phase) {
+	case SR_IDLE:
+		return;
+	case SR_RESOLVING:
+		if (st->dns != NULL)
+			evdns_getaddrinfo_cancel(st->dns);
+		st->dns = NULL;
+		run_fail(st, PS_CONNECT_ERROR, "cannot resolve %s: no answer in %llu ms",
+		    st->check->host->address,
+		    (unsigned long long)st->check->def->timeout_ms);
+		finish(st);
+		return;
+	case SR_WAITING:
+		snmp_sess_timeout(st->sess);
+		if (st->pending > 0 && mono_ms() >= st->deadline + SNMP_GRACE_MS) {
+			/* net-snmp should have given up by now; stop waiting for it */
+			target_text(st->check, target, sizeof(target));
+			run_status(st, PS_TIMEOUT, "no SNMP response from %s in %llu ms",
+			    target, (unsigned long long)st->check->def->timeout_ms);
+			for (size_t i = 0; i < st->nreqs; i++)
+				if (!st->reqs[i].done)
+					values_fail(st, st->reqs[i].first, st->reqs[i].count,
+					    PS_TIMEOUT, "no SNMP response");
+			st->phase = SR_ENDING;	/* close must not deliver into this run */
+			session_close(st);
+			st->pending = 0;
+		}
+		if (st->pending == 0)
+			finish(st);
+		else
+			arm_timer(st);
+		return;
+	case SR_ENDING:
+		finish(st);
+		return;
+	}
+}
+
+/* Stop whatever the run is waiting for; the run is over without check_done(). */
+static void
+state_abandon(struct snmp_state *st)
+{
+	enum snmp_phase	was = st->phase;
+
+	st->phase = SR_IDLE;
+	if (st->dns != NULL)
+		evdns_getaddrinfo_cancel(st->dns);
+	st->dns = NULL;
+	if (st->timer != NULL)
+		evtimer_del(st->timer);
+	if (st->rev != NULL)
+		event_del(st->rev);
+	/* requests still out would land in the next run: drop them with the session */
+	if (was == SR_WAITING)
+		session_close(st);
+}
+
+/* ------------------------------------------------------------ probe ops */
+
+static void
+snmp_probe_start(struct check *c)
+{
+	struct snmp_state	*st = c->probe_state;
+	const struct probe_def	*d = c->def;
+	const struct snmp_auth	*a = &c->host->snmp;
+	size_t			 nreqs;
+
+	if (!snmp_ready)
+		fatalx("snmp probe started before snmp_probe_init");
+	if (st == NULL) {
+		st = xcalloc(1, sizeof(*st));
+		st->fd = -1;
+		if ((st->timer = evtimer_new(snmp_base, timer_cb, st)) == NULL)
+			fatalx("snmp: evtimer_new failed");
+		LIST_INSERT_HEAD(&snmp_states, st, entry);
+		c->probe_state = st;
+	}
+	if (st->phase != SR_IDLE)
+		state_abandon(st);	/* the scheduler never does this; be safe anyway */
+	st->check = c;
+
+	c->result.status = PS_OK;
+	c->result.reason[0] = '\0';
+	c->result.finished_wall_ms = 0;
+	for (size_t i = 0; i < d->nmetrics; i++)
+		sample_fail(&c->result.values[i], PS_ERROR, "no result");
+
+	nreqs = (d->nmetrics + SNMP_MAX_VARBINDS - 1) / SNMP_MAX_VARBINDS;
+	if (nreqs != st->nreqs) {
+		st->reqs = xreallocarray(st->reqs, nreqs, sizeof(*st->reqs));
+		st->nreqs = nreqs;
+	}
+	for (size_t i = 0; i < nreqs; i++) {
+		st->reqs[i].reqid = 0;
+		st->reqs[i].first = i * SNMP_MAX_VARBINDS;
+		st->reqs[i].count = d->nmetrics - st->reqs[i].first < SNMP_MAX_VARBINDS ?
+		    d->nmetrics - st->reqs[i].first : SNMP_MAX_VARBINDS;
+		st->reqs[i].done = false;
+	}
+	st->pending = 0;
+	st->deadline = mono_ms() + d->timeout_ms;
+
+	if (a->version != 1 && a->version != 2) {
+		run_fail(st, PS_ERROR, "SNMPv3 is not supported yet");
+		end_soon(st);
+		return;
+	}
+	if (a->community == NULL) {
+		run_fail(st, PS_ERROR, "no community configured");
+		end_soon(st);
+		return;
+	}
+	if (is_ip_literal(c->host->address)) {
+		send_run(st, c->host->address);
+		return;
+	}
+	if (st->resolved != NULL && strcmp(st->name, c->host->address) == 0) {
+		send_run(st, st->resolved);
+		return;
+	}
+	resolve(st);
+}
+
+static void
+snmp_probe_cancel(struct check *c)
+{
+	struct snmp_state	*st = c->probe_state;
+
+	if (st != NULL && st->phase != SR_IDLE)
+		state_abandon(st);
+}
+
+static void
+snmp_probe_free_state(struct check *c)
+{
+	struct snmp_state	*st = c->probe_state;
+
+	if (st == NULL)
+		return;
+	state_abandon(st);
+	session_close(st);
+	if (st->timer != NULL)
+		event_free(st->timer);
+	LIST_REMOVE(st, entry);
+	free(st->reqs);
+	free(st->name);
+	free(st->resolved);
+	free(st);
+	c->probe_state = NULL;
+}
+
+const struct probe_ops snmp_probe_ops = {
+	.name = "snmp",
+	.init = snmp_probe_init,
+	.shutdown = snmp_probe_shutdown,
+	.parse = snmp_probe_parse,
+	.finish = snmp_probe_finish,
+	.start = snmp_probe_start,
+	.cancel = snmp_probe_cancel,
+	.free_state = snmp_probe_free_state,
+	.free_def = snmp_probe_free_def,
+};
