@@ -34,6 +34,9 @@ run() {
 	if [ "$rc" != 0 ] && [ "$bad" = 0 ]; then
 		if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
 			echo "not ok - $name: timed out after $TIMEOUT s"
+		elif [ "$rc" -gt 128 ]; then
+			echo "not ok - $name: killed by signal $((rc - 128))" \
+			    "($(kill -l $((rc - 128)) 2>/dev/null))"
 		else
 			echo "not ok - $name: exit status $rc"
 		fi
