@@ -692,6 +692,7 @@ http_classify(struct http_state *st, CURLcode rc, long code, char *reason, size_
 	case CURLE_RECV_ERROR:
 	case CURLE_PARTIAL_FILE:
 	case CURLE_TOO_MANY_REDIRECTS:
+	case CURLE_UNSUPPORTED_PROTOCOL:	/* HTTP/0.9 reply or redirect to ftp */
 		reasonf(reason, len, "bad response: %s", detail);
 		return PS_BAD_RESPONSE;
 	default:

@@ -1,0 +1,205 @@
+/*
+ * test_http.c: the pure parts of probes/http.c: the expect-status set
+ * parser, and what parse/finish accept, reject and declare.  Runs against
+ * a real server live in the integration tests, not here.
+ */
+#include <stdint.h>
+
+#include "itsmd.h"
+#include "unit.h"
+
+#define HTTP_EXPECT_BYTES	75	/* must match probes/http.c */
+
+/* Exported by probes/http.c for this test only. */
+int	http_expect_parse(const char *, unsigned char set[HTTP_EXPECT_BYTES], const char **why);
+bool	http_expect_has(const unsigned char set[HTTP_EXPECT_BYTES], long code);
+
+static void
+test_expect_parse(void)
+{
+	static const struct {
+		const char	*text;
+		int		 rv;
+		long		 in[4];		/* codes that must be in the set (0 ends) */
+		long		 out[4];	/* codes that must not be */
+	} t[] = {
+		{ "200", 0, { 200 }, { 199, 201, 0 } },
+		{ "200-299", 0, { 200, 250, 299 }, { 199, 300 } },
+		{ "200-299,301", 0, { 200, 299, 301 }, { 300, 302 } },
+		{ "200-399", 0, { 200, 302, 399 }, { 199, 400 } },
+		{ "100-599", 0, { 100, 404, 599 }, { 99, 600 } },
+		{ "301,302,200", 0, { 200, 301, 302 }, { 303 } },
+		{ "404-404", 0, { 404 }, { 403, 405 } },
+		{ "", -1, { 0 }, { 0 } },
+		{ "20", -1, { 0 }, { 0 } },
+		{ "2000", -1, { 0 }, { 0 } },
+		{ "99", -1, { 0 }, { 0 } },
+		{ "600", -1, { 0 }, { 0 } },
+		{ "200-", -1, { 0 }, { 0 } },
+		{ "-200", -1, { 0 }, { 0 } },
+		{ "300-200", -1, { 0 }, { 0 } },
+		{ "200,,301", -1, { 0 }, { 0 } },
+		{ "200,", -1, { 0 }, { 0 } },
+		{ "200 ", -1, { 0 }, { 0 } },
+		{ "2xx", -1, { 0 }, { 0 } },
+		{ "200;301", -1, { 0 }, { 0 } },
+		{ "100-600", -1, { 0 }, { 0 } },
+	};
+	char	name[96];
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		unsigned char	 set[HTTP_EXPECT_BYTES];
+		const char	*why = NULL;
+		int		 rv;
+		bool		 good = true;
+
+		memset(set, 0xa5, sizeof(set));
+		rv = http_expect_parse(t[i].text, set, &why);
+		snprintf(name, sizeof(name), "expect-status '%s' %s", t[i].text,
+		    t[i].rv == 0 ? "parses" : "is rejected");
+		if (rv != t[i].rv) {
+			UNIT_CHECK(false, name, "returned %d (%s)", rv, why ? why : "no reason");
+			continue;
+		}
+		if (rv == -1) {
+			/* a rejected text leaves the set alone and says why */
+			for (size_t b = 0; b < sizeof(set); b++)
+				good &= set[b] == 0xa5;
+			UNIT_CHECK(good && why != NULL, name, "set touched or no reason");
+			continue;
+		}
+		for (size_t k = 0; k < 4 && t[i].in[k]; k++)
+			good &= http_expect_has(set, t[i].in[k]);
+		for (size_t k = 0; k < 4 && t[i].out[k]; k++)
+			good &= !http_expect_has(set, t[i].out[k]);
+		good &= !http_expect_has(set, 0) && !http_expect_has(set, -1) &&
+		    !http_expect_has(set, 1000);
+		UNIT_CHECK(good, name, "membership wrong");
+	}
+}
+
+/* One `key arg` directive of a probe block, as the parser would hand it over. */
+static int
+directive(struct probe_def *def, const char *key, const char *arg, struct conf_err *err)
+{
+	static int		line = 1;
+	char			*args[1] = { (char *)arg };
+	struct conf_pos		 argpos[1] = { { "t.conf", line, 10 } };
+	struct conf_node	 n = {
+		.name = (char *)key, .pos = { "t.conf", line, 5 },
+		.args = args, .argpos = argpos, .nargs = arg ? 1 : 0,
+	};
+
+	line++;
+	return http_probe_ops.parse(def, &n, err);
+}
+
+static void
+def_init(struct probe_def *def)
+{
+	memset(def, 0, sizeof(*def));
+	def->name = "home";
+	def->ops = &http_probe_ops;
+	def->pos = (struct conf_pos){ "t.conf", 1, 1 };
+	def->interval_ms = 60000;
+	def->timeout_ms = 10000;
+}
+
+static void
+def_clear(struct probe_def *def)
+{
+	http_probe_ops.free_def(def);
+	for (size_t i = 0; i < def->nmetrics; i++) {
+		free(def->metrics[i].name);
+		free(def->metrics[i].unit);
+	}
+	free(def->metrics);
+	def->metrics = NULL;
+	def->nmetrics = 0;
+}
+
+static void
+test_parse_finish(void)
+{
+	static const struct {
+		const char	*name;
+		const char	*kv[8];		/* key, arg pairs */
+		int		 parse_rv;	/* of the last directive */
+		int		 finish_rv;
+		int		 errors;
+	} t[] = {
+		{ "url only", { "url", "http://127.0.0.1:8080/" }, 0, 0, 0 },
+		{ "https with every key", { "url", "https://example.org/x?y=1",
+		    "expect-status", "200-299,301", "method", "HEAD", "verify-tls", "no" }, 0, 0, 0 },
+		{ "max-body and follow", { "url", "http://h/", "max-body", "64k",
+		    "follow-redirects", "yes" }, 0, 0, 0 },
+		{ "userinfo allowed", { "url", "http://u:p@127.0.0.1/" }, 0, 0, 0 },
+		{ "unknown key is not ours", { "url", "http://h/", "bogus", "1" }, 1, 0, 0 },
+		{ "common key is not ours", { "url", "http://h/", "interval", "5s" }, 1, 0, 0 },
+		{ "missing url", { "method", "GET" }, 0, -1, 1 },
+		{ "ftp url", { "url", "ftp://h/" }, -1, -1, 1 },
+		{ "not a url", { "url", "http://" }, -1, -1, 1 },
+		{ "bad method", { "url", "http://h/", "method", "POST" }, -1, 0, 1 },
+		{ "bad verify-tls", { "url", "http://h/", "verify-tls", "maybe" }, -1, 0, 1 },
+		{ "bad follow-redirects", { "url", "http://h/", "follow-redirects", "1" }, -1, 0, 1 },
+		{ "bad max-body", { "url", "http://h/", "max-body", "lots" }, -1, 0, 1 },
+		{ "bad expect-status", { "url", "http://h/", "expect-status", "200-" }, -1, 0, 1 },
+		{ "duplicate url", { "url", "http://h/", "url", "http://h2/" }, -1, 0, 1 },
+		{ "missing argument", { "url", "http://h/", "method", NULL }, -1, 0, 1 },
+	};
+	char	name[128];
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct probe_def	def;
+		struct conf_err		err = { 0 };
+		int			rv = 0, frv;
+
+		def_init(&def);
+		for (size_t k = 0; k < 8 && t[i].kv[k]; k += 2)
+			rv = directive(&def, t[i].kv[k], t[i].kv[k + 1], &err);
+		frv = http_probe_ops.finish(&def, &err);
+		snprintf(name, sizeof(name), "http conf: %s", t[i].name);
+		UNIT_CHECK(rv == t[i].parse_rv && frv == t[i].finish_rv && err.count == t[i].errors,
+		    name, "parse %d finish %d errors %d, want %d %d %d", rv, frv, err.count,
+		    t[i].parse_rv, t[i].finish_rv, t[i].errors);
+		def_clear(&def);
+	}
+}
+
+static void
+test_metrics(void)
+{
+	struct probe_def	def;
+	struct conf_err		err = { 0 };
+	bool			good;
+
+	def_init(&def);
+	directive(&def, "url", "http://127.0.0.1/", &err);
+	good = http_probe_ops.finish(&def, &err) == 0 && def.nmetrics == 3;
+	UNIT_CHECK(good, "http declares three metrics", "nmetrics %zu", def.nmetrics);
+	if (good) {
+		UNIT_CHECK(strcmp(def.metrics[0].name, "time") == 0 &&
+		    strcmp(def.metrics[0].unit, "s") == 0 &&
+		    def.metrics[0].kind == MK_GAUGE, "http metric 0 is time in s", "%s",
+		    def.metrics[0].name);
+		UNIT_CHECK(strcmp(def.metrics[1].name, "status") == 0 &&
+		    def.metrics[1].unit == NULL &&
+		    def.metrics[1].kind == MK_GAUGE, "http metric 1 is status", "%s",
+		    def.metrics[1].name);
+		UNIT_CHECK(strcmp(def.metrics[2].name, "size") == 0 &&
+		    strcmp(def.metrics[2].unit, "B") == 0 &&
+		    def.metrics[2].kind == MK_GAUGE, "http metric 2 is size in B", "%s",
+		    def.metrics[2].name);
+	}
+	def_clear(&def);
+	UNIT_CHECK(def.priv == NULL, "http free_def clears priv", "priv left");
+}
+
+int
+main(void)
+{
+	test_expect_parse();
+	test_parse_finish();
+	test_metrics();
+	return UNIT_DONE();
+}
