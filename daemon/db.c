@@ -61,6 +61,7 @@ static struct {
 	bool		 down_logged;	/* loss reported, recovery not yet */
 	bool		 ever_up;
 	bool		 badinfo;	/* conninfo does not parse: never try */
+	char		 goodbye[256];	/* the server's last words, if any */
 
 	struct db_job	*head, *tail;	/* waiting */
 	int		 nqueued;
@@ -161,7 +162,7 @@ db_watch(short what)
 	db.ev_what = what;
 }
 
-/* Without this libpq prints server notices (shutdown warnings) on stderr. */
+/* Connect or answer must come within ms, else the connection is given up. */
 static void
 db_arm(uint64_t ms)
 {
@@ -170,14 +171,23 @@ db_arm(uint64_t ms)
 	evtimer_add(db.deadline, &tv);
 }
 
+/*
+ * Without this libpq prints server notices on stderr.  A server that shuts
+ * down says why before it closes the socket (SQLSTATE 57P01..57P03): keep
+ * that as the reason, better than libpq's "server closed the connection".
+ */
 static void
-db_notice(void *arg, const char *msg)
+db_notice(void *arg, const PGresult *r)
 {
-	char	reason[256];
+	const char	*state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+	const char	*msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+	char		 reason[256];
 
 	(void)arg;
-	db_reason(msg, reason, sizeof(reason));
+	db_reason(msg != NULL ? msg : PQresultErrorMessage(r), reason, sizeof(reason));
 	log_debug("postgres: %s", reason);
+	if (state != NULL && strncmp(state, "57P", 3) == 0)
+		memcpy(db.goodbye, reason, sizeof(db.goodbye));
 }
 
 /*
@@ -192,7 +202,8 @@ db_fail(const char *why)
 	char		reason[256];
 	struct timeval	tv;
 
-	db_reason(why, reason, sizeof(reason));
+	db_reason(db.goodbye[0] != '\0' ? db.goodbye : why, reason, sizeof(reason));
+	db.goodbye[0] = '\0';
 	if (db.res != NULL) {
 		PQclear(db.res);
 		db.res = NULL;
@@ -309,7 +320,7 @@ db_connect(void)
 		db_fail(PQerrorMessage(db.conn));
 		return;
 	}
-	PQsetNoticeProcessor(db.conn, db_notice, NULL);
+	PQsetNoticeReceiver(db.conn, db_notice, NULL);
 	db_arm(DB_CONNECT_TIMEOUT_MS);
 	/* libpq: before the first poll, behave as if it had said WRITING. */
 	db_watch(EV_WRITE);
@@ -431,7 +442,14 @@ db_io(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (db.state == DB_IDLE) {
-		/* Nothing asked for: drain whatever arrived (notices, EOF). */
+		PGnotify	*n;
+
+		/*
+		 * Nothing asked for: parse what arrived (a notice, the server's
+		 * goodbye) so it is not taken for the next statement's answer.
+		 */
+		while ((n = PQnotifies(db.conn)) != NULL)
+			PQfreemem(n);
 		if (PQstatus(db.conn) == CONNECTION_BAD)
 			db_fail(PQerrorMessage(db.conn));
 		return;
