@@ -39,21 +39,25 @@ blocked_dir() {
 # A demo stopped with SIGKILL leaves its processes behind; their PIDs are in
 # var/run/demo.pids.  Stop those that still run one of our commands.
 reap_stale() {
-	local f=$VAR/run/demo.pids pid cmd
+	local f=$VAR/run/demo.pids pid cmd data pids=()
 	[ -f "$f" ] || return 0
 	while read -r pid; do
 		[ -n "$pid" ] && [ "$pid" != $$ ] && env_alive "$pid" || continue
 		cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)
 		case $cmd in
+		"$PGBIN/postgres "*) ;;		# pg_ctl stops it, below
 		*"$VAR"*|*"$ENV_BIN"*|*"$CONF"*|*demo.sh*)
 			echo "demo: stopping pid $pid left by an earlier demo: $cmd" >&2
 			kill -TERM "$pid" 2>/dev/null
+			pids+=("$pid")
 			;;
 		esac
 	done <"$f"
-	sleep 1
+	if [ ${#pids[@]} -gt 0 ] && ! env_wait_gone 5 "${pids[@]}"; then
+		kill -KILL "${pids[@]}" 2>/dev/null
+		env_wait_gone 2 "${pids[@]}"
+	fi
 	rm -f "$f"
-	local data
 	data=$(readlink -f "$VAR/pg")
 	if [ -f "$data/postmaster.pid" ] &&
 	    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$data" status >/dev/null 2>&1; then
@@ -90,12 +94,6 @@ drive() {
 for b in itsmd itsmctl; do
 	[ -x "$BUILD/$b" ] || die "$BUILD/$b is missing; run make first"
 done
-port_free $SNMP_PORT udp ||
-    die "udp port 127.0.0.1:$SNMP_PORT (snmpd) is taken; stop whatever uses it" \
-	"(ss -lunp 'sport = :$SNMP_PORT') and run again"
-port_free $HTTP_PORT tcp ||
-    die "tcp port 127.0.0.1:$HTTP_PORT (HTTP target) is taken; stop whatever uses it" \
-	"(ss -ltnp 'sport = :$HTTP_PORT') and run again"
 getent passwd itsmd >/dev/null || die "no user itsmd; run tests/env/deps.sh"
 
 mkdir -p "$VAR"
@@ -104,8 +102,17 @@ if d=$(blocked_dir itsmd "$VAR"); then
 	die "user itsmd cannot enter $d, so it cannot reach $VAR (RRD files, sockets)" \
 	    "nor the conf; give others search permission: chmod o+x $d"
 fi
+# Leftovers of a killed demo first: they would hold the ports.
 reap_stale
+port_free $SNMP_PORT udp ||
+    die "udp port 127.0.0.1:$SNMP_PORT (snmpd) is taken; stop whatever uses it" \
+	"(ss -lunp 'sport = :$SNMP_PORT') and run again"
+port_free $HTTP_PORT tcp ||
+    die "tcp port 127.0.0.1:$HTTP_PORT (HTTP target) is taken; stop whatever uses it" \
+	"(ss -ltnp 'sport = :$HTTP_PORT') and run again"
 env_init "$VAR"
+trap 'echo "demo: stopping everything" >&2; exit 130' INT
+trap 'echo "demo: stopping everything" >&2; exit 143' TERM
 env_rundir "$VAR"
 
 # PostgreSQL runs as user postgres, which must reach its data and socket
