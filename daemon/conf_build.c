@@ -1,0 +1,1122 @@
+/*
+ * conf_build.c: the semantic pass, conf tree to struct config.  Keys are
+ * tables per block (nginx style); every error is reported, then the build
+ * fails as a whole.  Probe kinds see their own keys through probe_ops.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "itsmd.h"
+
+#define DEFAULT_DATABASE	"dbname=itsmd"
+#define DEFAULT_RRD_DIR		"/var/lib/itsmd/rrd"
+#define DEFAULT_USER		"itsmd"
+#define DEFAULT_INTERVAL_MS	(60 * 1000)
+#define DEFAULT_TIMEOUT_MS	(10 * 1000)
+#define MIN_INTERVAL_MS		1000
+#define MAX_NAME		128	/* a name is a path component of RRD files */
+#define MAX_KEYS		16	/* entries in one key table */
+
+struct build {
+	struct config		 *cfg;
+	struct conf_err		 *err;
+	const struct conf_node	**tmpl_nodes;
+	size_t			  ntmpl_nodes;
+	const struct conf_node	**host_nodes;
+	size_t			  nhost_nodes;
+	const struct conf_node	 *interval_node, *timeout_node;
+	bool			  defaults_ok;	/* global interval/timeout agree */
+};
+
+/*
+ * One key of a block: argument count, whether it opens a block, whether it
+ * may repeat, and the handler that stores it into `obj` (the config, a
+ * template, a host or a probe being built).  The walker checks the shape,
+ * so handlers only look at values.
+ */
+#define K_BLOCK	0x1
+#define K_MULTI	0x2
+struct conf_key {
+	const char	*name;
+	int		 minargs, maxargs;
+	int		 flags;
+	void		(*fn)(struct build *, void *, const struct conf_node *);
+};
+
+/* Called for a key not in the table; returns false if it is unknown. */
+typedef bool (*other_fn)(struct build *, void *, const struct conf_node *);
+
+/* A growing string, for fingerprints. */
+struct buf {
+	char	*s;
+	size_t	 len, cap;
+};
+
+static void
+buf_add(struct buf *b, const char *fmt, ...)
+{
+	va_list	ap;
+	int	n;
+
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			fatalx("fingerprint: vsnprintf failed");
+		if ((size_t)n < b->cap - b->len) {
+			b->len += (size_t)n;
+			return;
+		}
+		b->cap = (b->cap + (size_t)n + 1) * 2;
+		b->s = xreallocarray(b->s, b->cap, 1);
+	}
+}
+
+/* Quoted so that ["a b"] and ["a", "b"] give different text. */
+static void
+buf_quoted(struct buf *b, const char *s)
+{
+	buf_add(b, " \"");
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			buf_add(b, "\\%c", *s);
+		else if (*s == '\n')
+			buf_add(b, "\\n");
+		else
+			buf_add(b, "%c", *s);
+	}
+	buf_add(b, "\"");
+}
+
+static char *
+fmt_pos(const struct conf_pos *pos)
+{
+	return xasprintf("%s:%d:%d", pos->file, pos->line, pos->col);
+}
+
+/* 90000 -> "1m30s"-free but exact: the largest unit that divides it. */
+static void
+fmt_duration(uint64_t ms, char *out, size_t len)
+{
+	static const struct { uint64_t ms; const char *u; } units[] = {
+		{ 86400000, "d" }, { 3600000, "h" }, { 60000, "m" }, { 1000, "s" },
+	};
+	size_t	i;
+
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (ms != 0 && ms % units[i].ms == 0) {
+			snprintf(out, len, "%llu%s",
+			    (unsigned long long)(ms / units[i].ms), units[i].u);
+			return;
+		}
+	snprintf(out, len, "%llums", (unsigned long long)ms);
+}
+
+/* Names become RRD path components and SQL values: keep them boring. */
+static bool
+check_name(struct build *b, const char *what, const char *name,
+    const struct conf_pos *pos)
+{
+	const char	*p;
+
+	if (strlen(name) > MAX_NAME) {
+		conf_error(b->err, pos, "%s name '%.32s...' is longer than %d "
+		    "characters", what, name, MAX_NAME);
+		return false;
+	}
+	for (p = name; *p != '\0'; p++)
+		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		    (*p >= '0' && *p <= '9') ||
+		    (p != name && (*p == '.' || *p == '_' || *p == '-'))))
+			break;
+	if (*name == '\0' || *p != '\0') {
+		conf_error(b->err, pos, "bad %s name '%s': must match "
+		    "[A-Za-z0-9][A-Za-z0-9._-]*", what, name);
+		return false;
+	}
+	return true;
+}
+
+static size_t
+count_children(const struct conf_node *n, const char *name)
+{
+	size_t	i, c = 0;
+
+	for (i = 0; i < n->nchildren; i++)
+		if (strcmp(n->children[i].name, name) == 0)
+			c++;
+	return c;
+}
+
+/*
+ * Walks the directives of one block through its key table: unknown keys,
+ * argument counts, blocks and duplicates are checked here, once for all
+ * blocks; the handler then stores the value.
+ */
+static void
+walk(struct build *b, const struct conf_key *keys, size_t nkeys,
+    const struct conf_node *block, void *obj, other_fn other)
+{
+	const struct conf_node	*seen[MAX_KEYS] = { NULL };
+	const struct conf_node	*c;
+	const struct conf_key	*k;
+	size_t			 i, j;
+	char			*first;
+
+	if (nkeys > MAX_KEYS)
+		fatalx("conf: key table of %zu entries, limit %d", nkeys, MAX_KEYS);
+	for (i = 0; i < block->nchildren; i++) {
+		c = &block->children[i];
+		for (j = 0; j < nkeys; j++)
+			if (strcmp(keys[j].name, c->name) == 0)
+				break;
+		if (j == nkeys) {
+			if (other == NULL || !other(b, obj, c))
+				conf_error(b->err, &c->pos, "unknown key '%s'",
+				    c->name);
+			continue;
+		}
+		k = &keys[j];
+		if ((k->flags & K_MULTI) == 0 && seen[j] != NULL) {
+			first = fmt_pos(&seen[j]->pos);
+			conf_error(b->err, &c->pos,
+			    "duplicate key '%s' (first at %s)", c->name, first);
+			free(first);
+			continue;
+		}
+		seen[j] = c;
+		if ((k->flags & K_BLOCK) && !c->block) {
+			conf_error(b->err, &c->pos, "'%s' needs a block { ... }",
+			    c->name);
+			continue;
+		}
+		if (!(k->flags & K_BLOCK) && c->block) {
+			conf_error(b->err, &c->pos, "'%s' takes no block",
+			    c->name);
+			continue;
+		}
+		if (c->nargs < (size_t)k->minargs ||
+		    c->nargs > (size_t)k->maxargs) {
+			if (k->minargs == k->maxargs)
+				conf_error(b->err, &c->pos, "'%s' takes %d "
+				    "argument%s (got %zu)", c->name, k->minargs,
+				    k->minargs == 1 ? "" : "s", c->nargs);
+			else
+				conf_error(b->err, &c->pos, "'%s' takes %d to %d "
+				    "arguments (got %zu)", c->name, k->minargs,
+				    k->maxargs, c->nargs);
+			continue;
+		}
+		k->fn(b, obj, c);
+	}
+}
+
+static bool
+get_duration(struct build *b, const struct conf_node *c, uint64_t *ms)
+{
+	const char	*why;
+
+	if (conf_duration_ms(c->args[0], ms, &why) == -1) {
+		conf_error(b->err, &c->argpos[0], "bad duration '%s' for '%s': %s",
+		    c->args[0], c->name, why);
+		return false;
+	}
+	return true;
+}
+
+static bool
+get_int(struct build *b, const struct conf_node *c, long min, long max,
+    long *v)
+{
+	const char	*s = c->args[0];
+	long		 n = 0;
+
+	if (*s == '\0')
+		goto bad;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		n = n * 10 + (*s - '0');
+		if (n > max)
+			goto bad;
+	}
+	if (*s != '\0' || n < min)
+		goto bad;
+	*v = n;
+	return true;
+ bad:
+	conf_error(b->err, &c->argpos[0], "bad %s '%s': must be a whole number "
+	    "from %ld to %ld", c->name, c->args[0], min, max);
+	return false;
+}
+
+/* Relative paths are relative to the directory of the file that has them. */
+static char *
+abs_path(const struct conf_pos *pos, const char *path)
+{
+	const char	*slash;
+	char		*dir, *real, *out, cwd[PATH_MAX];
+
+	if (path[0] == '/')
+		return xstrdup(path);
+	slash = strrchr(pos->file, '/');
+	if (slash == NULL)
+		dir = xstrdup(".");
+	else if (slash == pos->file)
+		dir = xstrdup("/");
+	else {
+		dir = xstrdup(pos->file);
+		dir[slash - pos->file] = '\0';
+	}
+	if ((real = realpath(dir, NULL)) != NULL) {
+		free(dir);
+		dir = real;
+	} else if (dir[0] != '/') {
+		if (getcwd(cwd, sizeof(cwd)) == NULL)
+			fatal("getcwd");
+		real = xasprintf("%s/%s", cwd, dir);
+		free(dir);
+		dir = real;
+	}
+	out = xasprintf("%s/%s", strcmp(dir, "/") == 0 ? "" : dir, path);
+	free(dir);
+	return out;
+}
+
+static bool
+nonempty(struct build *b, const struct conf_node *c)
+{
+	if (c->args[0][0] == '\0') {
+		conf_error(b->err, &c->argpos[0], "'%s' must not be empty",
+		    c->name);
+		return false;
+	}
+	return true;
+}
+
+/* ------------------------------------------------------------ global */
+
+static void
+g_database(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct config	*cfg = obj;
+
+	/* A conninfo may hold a password: it never goes into a message. */
+	if (nonempty(b, c))
+		cfg->database = xstrdup(c->args[0]);
+}
+
+static void
+g_rrd_dir(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct config	*cfg = obj;
+
+	if (nonempty(b, c))
+		cfg->rrd_dir = abs_path(&c->argpos[0], c->args[0]);
+}
+
+static void
+g_rrdcached(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct config	*cfg = obj;
+	const char	*path = c->args[0];
+	char		*abs;
+
+	if (strncmp(path, "unix:", 5) == 0)
+		path += 5;
+	if (*path == '\0') {
+		conf_error(b->err, &c->argpos[0], "'rrdcached' needs a socket "
+		    "path (unix:PATH)");
+		return;
+	}
+	abs = abs_path(&c->argpos[0], path);
+	cfg->rrdcached = xasprintf("unix:%s", abs);
+	free(abs);
+}
+
+static void
+g_user(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct config	*cfg = obj;
+
+	if (nonempty(b, c))
+		cfg->user = xstrdup(c->args[0]);
+}
+
+static void
+g_pidfile(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct config	*cfg = obj;
+
+	if (nonempty(b, c))
+		cfg->pidfile = abs_path(&c->argpos[0], c->args[0]);
+}
+
+static void
+g_log_level(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct config	*cfg = obj;
+	int		 l;
+
+	if ((l = log_level_parse(c->args[0])) == -1) {
+		conf_error(b->err, &c->argpos[0], "unknown log level '%s' (use "
+		    "error, warning, notice, info or debug)", c->args[0]);
+		return;
+	}
+	cfg->log_level = l;
+}
+
+static void
+g_interval(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct config	*cfg = obj;
+	uint64_t	 ms;
+
+	if (!get_duration(b, c, &ms))
+		return;
+	if (ms < MIN_INTERVAL_MS) {
+		conf_error(b->err, &c->argpos[0], "bad duration '%s' for "
+		    "'interval': must be at least 1s", c->args[0]);
+		return;
+	}
+	cfg->default_interval_ms = ms;
+	b->interval_node = c;
+}
+
+static void
+g_timeout(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct config	*cfg = obj;
+	uint64_t	 ms;
+
+	if (!get_duration(b, c, &ms))
+		return;
+	if (ms == 0) {
+		conf_error(b->err, &c->argpos[0], "bad duration '%s' for "
+		    "'timeout': must be more than 0", c->args[0]);
+		return;
+	}
+	cfg->default_timeout_ms = ms;
+	b->timeout_node = c;
+}
+
+/* Templates and hosts are built after the whole global block is read, so
+ * that `interval` may come after them and `use` may precede `template`. */
+static void
+g_template(struct build *b, void *obj, const struct conf_node *c)
+{
+	(void)obj;
+	b->tmpl_nodes[b->ntmpl_nodes++] = c;
+}
+
+static void
+g_host(struct build *b, void *obj, const struct conf_node *c)
+{
+	(void)obj;
+	b->host_nodes[b->nhost_nodes++] = c;
+}
+
+static const struct conf_key global_keys[] = {
+	{ "database",	1, 1, 0, g_database },
+	{ "rrd-dir",	1, 1, 0, g_rrd_dir },
+	{ "rrdcached",	1, 1, 0, g_rrdcached },
+	{ "user",	1, 1, 0, g_user },
+	{ "pidfile",	1, 1, 0, g_pidfile },
+	{ "log-level",	1, 1, 0, g_log_level },
+	{ "interval",	1, 1, 0, g_interval },
+	{ "timeout",	1, 1, 0, g_timeout },
+	{ "template",	1, 1, K_BLOCK | K_MULTI, g_template },
+	{ "host",	1, 1, K_BLOCK | K_MULTI, g_host },
+};
+
+/* ------------------------------------------------------------ probes */
+
+/* A threshold as written, resolved against the metrics after finish(). */
+struct pending_threshold {
+	const struct conf_node	*node;
+	enum severity		 sev;
+	const char		*metric;	/* NULL: the first metric */
+	const struct conf_pos	*mpos;
+	enum cmp_op		 op;
+	double			 limit;
+};
+
+struct probe_build {
+	struct probe_def		*def;
+	struct buf			 kind_text;	/* the kind's directives */
+	struct pending_threshold	*th;
+	size_t				 nth;
+	const struct conf_node		*interval_node, *timeout_node;
+};
+
+static void
+p_interval(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct probe_build	*pb = obj;
+	uint64_t		 ms;
+
+	if (!get_duration(b, c, &ms))
+		return;
+	if (ms < MIN_INTERVAL_MS) {
+		conf_error(b->err, &c->argpos[0], "bad duration '%s' for "
+		    "'interval': must be at least 1s", c->args[0]);
+		return;
+	}
+	pb->def->interval_ms = ms;
+	pb->interval_node = c;
+}
+
+static void
+p_timeout(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct probe_build	*pb = obj;
+	uint64_t		 ms;
+
+	if (!get_duration(b, c, &ms))
+		return;
+	if (ms == 0) {
+		conf_error(b->err, &c->argpos[0], "bad duration '%s' for "
+		    "'timeout': must be more than 0", c->args[0]);
+		return;
+	}
+	pb->def->timeout_ms = ms;
+	pb->timeout_node = c;
+}
+
+static void
+p_fail_after(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct probe_build	*pb = obj;
+	long			 n;
+
+	if (get_int(b, c, 1, 1000, &n))
+		pb->def->fail_after = (int)n;
+}
+
+static const struct {
+	const char	*text;
+	enum cmp_op	 op;
+} cmp_ops[] = {
+	{ ">", CMP_GT }, { ">=", CMP_GE }, { "<", CMP_LT }, { "<=", CMP_LE },
+	{ "==", CMP_EQ }, { "!=", CMP_NE },
+};
+
+static const char *
+cmp_text(enum cmp_op op)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof(cmp_ops) / sizeof(cmp_ops[0]); i++)
+		if (cmp_ops[i].op == op)
+			return cmp_ops[i].text;
+	return "?";
+}
+
+/* `warning|critical [METRIC] OP VALUE`; the metric is resolved later. */
+static void
+p_threshold(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct probe_build		*pb = obj;
+	struct pending_threshold	 t;
+	size_t				 i, a = 0;
+	const char			*why;
+
+	memset(&t, 0, sizeof(t));
+	t.node = c;
+	t.sev = strcmp(c->name, "warning") == 0 ? SEV_WARNING : SEV_CRITICAL;
+	if (c->nargs == 3) {
+		t.metric = c->args[0];
+		t.mpos = &c->argpos[0];
+		a = 1;
+	}
+	for (i = 0; i < sizeof(cmp_ops) / sizeof(cmp_ops[0]); i++)
+		if (strcmp(cmp_ops[i].text, c->args[a]) == 0)
+			break;
+	if (i == sizeof(cmp_ops) / sizeof(cmp_ops[0])) {
+		conf_error(b->err, &c->argpos[a], "bad operator '%s' for '%s' "
+		    "(use >, >=, <, <=, == or !=)", c->args[a], c->name);
+		return;
+	}
+	t.op = cmp_ops[i].op;
+	if (conf_number(c->args[a + 1], &t.limit, &why) == -1) {
+		conf_error(b->err, &c->argpos[a + 1], "bad value '%s' for '%s': %s",
+		    c->args[a + 1], c->name, why);
+		return;
+	}
+	pb->th[pb->nth++] = t;
+}
+
+static const struct conf_key probe_keys[] = {
+	{ "interval",	1, 1, 0, p_interval },
+	{ "timeout",	1, 1, 0, p_timeout },
+	{ "fail-after",	1, 1, 0, p_fail_after },
+	{ "warning",	2, 3, K_MULTI, p_threshold },
+	{ "critical",	2, 3, K_MULTI, p_threshold },
+};
+
+/* Keys outside the common table belong to the probe's kind. */
+static bool
+p_other(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct probe_build	*pb = obj;
+	struct probe_def	*def = pb->def;
+	size_t			 i;
+
+	if (c->block) {
+		conf_error(b->err, &c->pos, "'%s' takes no block", c->name);
+		return true;
+	}
+	switch (def->ops->parse(def, c, b->err)) {
+	case 0:
+		buf_add(&pb->kind_text, "%s", c->name);
+		for (i = 0; i < c->nargs; i++)
+			buf_quoted(&pb->kind_text, c->args[i]);
+		buf_add(&pb->kind_text, "\n");
+		return true;
+	case 1:
+		conf_error(b->err, &c->pos, "unknown key '%s' in %s probe '%s'",
+		    c->name, def->ops->name, def->name);
+		return true;
+	default:
+		return true;
+	}
+}
+
+static bool
+resolve_thresholds(struct build *b, struct probe_build *pb)
+{
+	struct probe_def		*def = pb->def;
+	struct pending_threshold	*p;
+	struct threshold		*t;
+	struct buf			 has = { NULL, 0, 0 };
+	size_t				 i, m;
+	bool				 ok = true;
+
+	def->thresholds = xcalloc(pb->nth, sizeof(*def->thresholds));
+	for (i = 0; i < pb->nth; i++) {
+		p = &pb->th[i];
+		if (def->nmetrics == 0) {
+			conf_error(b->err, &p->node->pos, "probe '%s' has no "
+			    "metrics to compare", def->name);
+			ok = false;
+			continue;
+		}
+		m = 0;
+		if (p->metric != NULL) {
+			for (m = 0; m < def->nmetrics; m++)
+				if (strcmp(def->metrics[m].name, p->metric) == 0)
+					break;
+			if (m == def->nmetrics) {
+				if (has.s == NULL)
+					for (size_t k = 0; k < def->nmetrics; k++)
+						buf_add(&has, "%s%s", k ? ", " : "",
+						    def->metrics[k].name);
+				conf_error(b->err, p->mpos, "unknown metric '%s' "
+				    "in probe '%s' (has: %s)", p->metric,
+				    def->name, has.s);
+				ok = false;
+				continue;
+			}
+		}
+		t = &def->thresholds[def->nthresholds++];
+		t->sev = p->sev;
+		t->metric = m;
+		t->op = p->op;
+		t->limit = p->limit;
+		t->pos = p->node->pos;
+	}
+	free(has.s);
+	return ok;
+}
+
+/*
+ * The fingerprint says everything that decides what a run does and how it
+ * is judged, in one canonical form: effective timing (so a changed global
+ * default counts), the kind's directives as written, then the resolved
+ * thresholds.  It may hold secrets (a url's password): never log it.
+ */
+static void
+make_fingerprint(struct probe_build *pb)
+{
+	struct probe_def	*def = pb->def;
+	struct buf		 fp = { NULL, 0, 0 };
+	size_t			 i;
+
+	buf_add(&fp, "kind %s\ninterval %llu\ntimeout %llu\nfail-after %d\n",
+	    def->ops->name, (unsigned long long)def->interval_ms,
+	    (unsigned long long)def->timeout_ms, def->fail_after);
+	if (pb->kind_text.s != NULL)
+		buf_add(&fp, "%s", pb->kind_text.s);
+	for (i = 0; i < def->nthresholds; i++)
+		buf_add(&fp, "%s %s %s %.17g\n",
+		    def->thresholds[i].sev == SEV_WARNING ? "warning" :
+		    "critical", def->metrics[def->thresholds[i].metric].name,
+		    cmp_text(def->thresholds[i].op), def->thresholds[i].limit);
+	def->fingerprint = fp.s;
+}
+
+static const char *const known_kinds[] = { "snmp", "http" };
+
+/* `probe NAME KIND { ... }` into *def (zeroed), in a template or a host. */
+static void
+build_probe(struct build *b, struct probe_def *def, const struct conf_node *c)
+{
+	struct probe_build	 pb;
+	struct buf		 kinds = { NULL, 0, 0 };
+	char			 ib[32], tb[32];
+	size_t			 i;
+	bool			 ok = true;
+
+	def->name = xstrdup(c->args[0]);
+	def->pos = c->pos;
+	def->interval_ms = b->cfg->default_interval_ms;
+	def->timeout_ms = b->cfg->default_timeout_ms;
+	def->fail_after = 1;
+	check_name(b, "probe", def->name, &c->argpos[0]);
+	if ((def->ops = probe_lookup(c->args[1])) == NULL) {
+		for (i = 0; i < sizeof(known_kinds) / sizeof(known_kinds[0]); i++)
+			if (probe_lookup(known_kinds[i]) != NULL)
+				buf_add(&kinds, "%s%s", kinds.s ? ", " : "",
+				    known_kinds[i]);
+		conf_error(b->err, &c->argpos[1], "unknown probe kind '%s' "
+		    "(known: %s)", c->args[1], kinds.s ? kinds.s : "none");
+		free(kinds.s);
+		return;
+	}
+
+	memset(&pb, 0, sizeof(pb));
+	pb.def = def;
+	pb.th = xcalloc(count_children(c, "warning") +
+	    count_children(c, "critical"), sizeof(*pb.th));
+	walk(b, probe_keys, sizeof(probe_keys) / sizeof(probe_keys[0]), c, &pb,
+	    p_other);
+
+	/* As globally: a timeout nobody wrote shrinks to fit the interval. */
+	if (pb.timeout_node == NULL && b->timeout_node == NULL &&
+	    def->timeout_ms > def->interval_ms)
+		def->timeout_ms = def->interval_ms;
+	/* With both inherited, the global check has already spoken. */
+	if ((pb.interval_node != NULL || pb.timeout_node != NULL ||
+	    b->defaults_ok) && def->timeout_ms > def->interval_ms) {
+		fmt_duration(def->timeout_ms, tb, sizeof(tb));
+		fmt_duration(def->interval_ms, ib, sizeof(ib));
+		conf_error(b->err, pb.timeout_node ? &pb.timeout_node->pos :
+		    pb.interval_node ? &pb.interval_node->pos : &c->pos,
+		    "timeout %s is longer than interval %s in probe '%s'",
+		    tb, ib, def->name);
+		ok = false;
+	}
+	if (def->ops->finish(def, b->err) == -1)
+		ok = false;
+	else {
+		for (i = 0; i < def->nmetrics; i++)
+			if (!check_name(b, "metric", def->metrics[i].name,
+			    &def->metrics[i].pos))
+				ok = false;
+		if (!resolve_thresholds(b, &pb))
+			ok = false;
+	}
+	if (ok)
+		make_fingerprint(&pb);
+	free(pb.kind_text.s);
+	free(pb.th);
+}
+
+static void
+probe_def_free(struct probe_def *def)
+{
+	size_t	i;
+
+	if (def->ops != NULL && def->ops->free_def != NULL)
+		def->ops->free_def(def);
+	for (i = 0; i < def->nmetrics; i++) {
+		free(def->metrics[i].name);
+		free(def->metrics[i].unit);
+	}
+	free(def->metrics);
+	free(def->thresholds);
+	free(def->name);
+	free(def->fingerprint);
+}
+
+/* ------------------------------------------------------------ templates */
+
+static void
+t_probe(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct template	*t = obj;
+
+	build_probe(b, &t->probes[t->nprobes++], c);
+}
+
+static const struct conf_key template_keys[] = {
+	{ "probe",	2, 2, K_BLOCK | K_MULTI, t_probe },
+};
+
+static void
+build_template(struct build *b, struct template *t, const struct conf_node *c)
+{
+	t->name = xstrdup(c->args[0]);
+	t->pos = c->pos;
+	check_name(b, "template", t->name, &c->argpos[0]);
+	t->probes = xcalloc(count_children(c, "probe"), sizeof(*t->probes));
+	walk(b, template_keys, sizeof(template_keys) / sizeof(template_keys[0]),
+	    c, t, NULL);
+}
+
+/* ------------------------------------------------------------ hosts */
+
+struct host_build {
+	struct host		 *host;
+	const struct template	**uses;
+	const struct conf_node	**use_nodes;
+	size_t			  nuses;
+	bool			  have_address;
+};
+
+static void
+h_address(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct host_build	*hb = obj;
+
+	hb->have_address = true;
+	if (nonempty(b, c))
+		hb->host->address = xstrdup(c->args[0]);
+}
+
+static void
+h_snmp_version(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct host_build	*hb = obj;
+
+	if (strcmp(c->args[0], "1") == 0)
+		hb->host->snmp.version = 1;
+	else if (strcmp(c->args[0], "2c") == 0 || strcmp(c->args[0], "2") == 0)
+		hb->host->snmp.version = 2;
+	else
+		conf_error(b->err, &c->argpos[0], "bad snmp-version '%s': use 1 "
+		    "or 2c", c->args[0]);
+}
+
+static void
+h_community(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct host_build	*hb = obj;
+
+	/* A secret: errors name the key, never the value. */
+	if (c->args[0][0] == '\0') {
+		conf_error(b->err, &c->argpos[0], "'community' must not be empty");
+		return;
+	}
+	hb->host->snmp.community = xstrdup(c->args[0]);
+}
+
+static void
+h_snmp_port(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct host_build	*hb = obj;
+	long			 n;
+
+	if (get_int(b, c, 1, 65535, &n))
+		hb->host->snmp.port = (unsigned)n;
+}
+
+static void
+h_snmp_retries(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct host_build	*hb = obj;
+	long			 n;
+
+	if (get_int(b, c, 0, 10, &n))
+		hb->host->snmp.retries = (int)n;
+}
+
+static void
+h_use(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct host_build	*hb = obj;
+	const struct template	*t = NULL;
+	size_t			 i;
+	char			*first;
+
+	for (i = 0; i < b->cfg->ntemplates; i++)
+		if (strcmp(b->cfg->templates[i].name, c->args[0]) == 0) {
+			t = &b->cfg->templates[i];
+			break;
+		}
+	if (t == NULL) {
+		conf_error(b->err, &c->argpos[0], "unknown template '%s'",
+		    c->args[0]);
+		return;
+	}
+	for (i = 0; i < hb->nuses; i++)
+		if (hb->uses[i] == t) {
+			first = fmt_pos(&hb->use_nodes[i]->pos);
+			conf_error(b->err, &c->pos, "template '%s' is already "
+			    "used (at %s)", t->name, first);
+			free(first);
+			return;
+		}
+	hb->uses[hb->nuses] = t;
+	hb->use_nodes[hb->nuses++] = c;
+}
+
+static void
+h_probe(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct host	*h = ((struct host_build *)obj)->host;
+
+	build_probe(b, &h->own_probes[h->nown++], c);
+}
+
+static const struct conf_key host_keys[] = {
+	{ "address",		1, 1, 0, h_address },
+	{ "snmp-version",	1, 1, 0, h_snmp_version },
+	{ "community",		1, 1, 0, h_community },
+	{ "snmp-port",		1, 1, 0, h_snmp_port },
+	{ "snmp-retries",	1, 1, 0, h_snmp_retries },
+	{ "use",		1, 1, K_MULTI, h_use },
+	{ "probe",		2, 2, K_BLOCK | K_MULTI, h_probe },
+};
+
+/* Adds def to the host's list unless its name is taken; reports at `at`. */
+static void
+host_add_probe(struct build *b, struct host *h, struct probe_def *def,
+    const struct conf_pos *at, const char *from)
+{
+	size_t	 i;
+	char	*first;
+
+	for (i = 0; i < h->nprobes; i++)
+		if (strcmp(h->probes[i]->name, def->name) == 0) {
+			first = fmt_pos(&h->probes[i]->pos);
+			if (from != NULL)
+				conf_error(b->err, at, "duplicate probe '%s' from "
+				    "template '%s' (first at %s)", def->name,
+				    from, first);
+			else
+				conf_error(b->err, at, "duplicate probe '%s' "
+				    "(first at %s)", def->name, first);
+			free(first);
+			return;
+		}
+	h->probes[h->nprobes++] = def;
+}
+
+static void
+build_host(struct build *b, struct host *h, const struct conf_node *c)
+{
+	struct host_build	 hb;
+	size_t			 i, j, n;
+
+	memset(&hb, 0, sizeof(hb));
+	hb.host = h;
+	h->name = xstrdup(c->args[0]);
+	h->pos = c->pos;
+	h->snmp.version = 2;
+	h->snmp.port = 161;
+	h->snmp.retries = 1;
+	check_name(b, "host", h->name, &c->argpos[0]);
+	h->own_probes = xcalloc(count_children(c, "probe"),
+	    sizeof(*h->own_probes));
+	n = count_children(c, "use");
+	hb.uses = xcalloc(n, sizeof(*hb.uses));
+	hb.use_nodes = xcalloc(n, sizeof(*hb.use_nodes));
+	walk(b, host_keys, sizeof(host_keys) / sizeof(host_keys[0]), c, &hb,
+	    NULL);
+	if (!hb.have_address)
+		conf_error(b->err, &c->pos, "host '%s' has no 'address'",
+		    h->name);
+
+	/* Template probes first, in `use` order, then the host's own. */
+	n = h->nown;
+	for (i = 0; i < hb.nuses; i++)
+		n += hb.uses[i]->nprobes;
+	h->probes = xcalloc(n, sizeof(*h->probes));
+	for (i = 0; i < hb.nuses; i++)
+		for (j = 0; j < hb.uses[i]->nprobes; j++)
+			host_add_probe(b, h, &hb.uses[i]->probes[j],
+			    &hb.use_nodes[i]->pos, hb.uses[i]->name);
+	for (i = 0; i < h->nown; i++)
+		host_add_probe(b, h, &h->own_probes[i], &h->own_probes[i].pos,
+		    NULL);
+
+	for (i = 0; i < h->nprobes; i++)
+		if (h->probes[i]->ops == &snmp_probe_ops &&
+		    h->snmp.community == NULL) {
+			conf_error(b->err, &c->pos, "host '%s': snmp probe '%s' "
+			    "needs a community", h->name, h->probes[i]->name);
+			break;
+		}
+	free(hb.uses);
+	free(hb.use_nodes);
+}
+
+/* ------------------------------------------------------------ config */
+
+struct named {
+	const char		*name;
+	const struct conf_pos	*pos;
+	size_t			 idx;
+};
+
+static int
+named_cmp(const void *a, const void *b)
+{
+	const struct named	*x = a, *y = b;
+	int			 c = strcmp(x->name, y->name);
+
+	if (c != 0)
+		return c;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/*
+ * Reports every later twin of a name, at the twin, naming the first.
+ * Sorting keeps this O(n log n) for configs with thousands of hosts;
+ * errors come out in name order, which is stable across runs.
+ */
+static void
+report_duplicates(struct build *b, const char *what, struct named *v, size_t n)
+{
+	size_t	 i, first = 0;
+	char	*fp;
+
+	qsort(v, n, sizeof(*v), named_cmp);
+	for (i = 1; i < n; i++) {
+		if (strcmp(v[i].name, v[first].name) != 0) {
+			first = i;
+			continue;
+		}
+		fp = fmt_pos(v[first].pos);
+		conf_error(b->err, v[i].pos, "duplicate %s '%s' (first at %s)",
+		    what, v[i].name, fp);
+		free(fp);
+	}
+}
+
+struct config *
+conf_build(struct conf_tree *tree, struct conf_err *err)
+{
+	struct build	 b;
+	struct config	*cfg = xcalloc(1, sizeof(*cfg));
+	struct named	*names;
+	size_t		 i;
+
+	memset(&b, 0, sizeof(b));
+	b.cfg = cfg;
+	b.err = err;
+	cfg->tree = tree;
+	cfg->log_level = LOG_INFO;
+	cfg->default_interval_ms = DEFAULT_INTERVAL_MS;
+	cfg->default_timeout_ms = DEFAULT_TIMEOUT_MS;
+	b.tmpl_nodes = xcalloc(count_children(&tree->root, "template"),
+	    sizeof(*b.tmpl_nodes));
+	b.host_nodes = xcalloc(count_children(&tree->root, "host"),
+	    sizeof(*b.host_nodes));
+	walk(&b, global_keys, sizeof(global_keys) / sizeof(global_keys[0]),
+	    &tree->root, cfg, NULL);
+	if (cfg->database == NULL)
+		cfg->database = xstrdup(DEFAULT_DATABASE);
+	if (cfg->rrd_dir == NULL)
+		cfg->rrd_dir = xstrdup(DEFAULT_RRD_DIR);
+	if (cfg->user == NULL)
+		cfg->user = xstrdup(DEFAULT_USER);
+
+	/* An unset timeout never exceeds the interval: `interval 5s` alone is fine. */
+	if (b.timeout_node == NULL &&
+	    cfg->default_timeout_ms > cfg->default_interval_ms)
+		cfg->default_timeout_ms = cfg->default_interval_ms;
+	b.defaults_ok = cfg->default_timeout_ms <= cfg->default_interval_ms;
+	if (!b.defaults_ok) {
+		char	tb[32], ib[32];
+
+		fmt_duration(cfg->default_timeout_ms, tb, sizeof(tb));
+		fmt_duration(cfg->default_interval_ms, ib, sizeof(ib));
+		conf_error(err, b.timeout_node ? &b.timeout_node->pos :
+		    &b.interval_node->pos, "timeout %s is longer than "
+		    "interval %s", tb, ib);
+	}
+
+	cfg->templates = xcalloc(b.ntmpl_nodes, sizeof(*cfg->templates));
+	for (i = 0; i < b.ntmpl_nodes; i++)
+		build_template(&b, &cfg->templates[cfg->ntemplates++],
+		    b.tmpl_nodes[i]);
+	names = xcalloc(cfg->ntemplates, sizeof(*names));
+	for (i = 0; i < cfg->ntemplates; i++)
+		names[i] = (struct named){ cfg->templates[i].name,
+		    &b.tmpl_nodes[i]->pos, i };
+	report_duplicates(&b, "template", names, cfg->ntemplates);
+	free(names);
+
+	cfg->hosts = xcalloc(b.nhost_nodes, sizeof(*cfg->hosts));
+	for (i = 0; i < b.nhost_nodes; i++)
+		build_host(&b, &cfg->hosts[cfg->nhosts++], b.host_nodes[i]);
+	names = xcalloc(cfg->nhosts, sizeof(*names));
+	for (i = 0; i < cfg->nhosts; i++)
+		names[i] = (struct named){ cfg->hosts[i].name,
+		    &b.host_nodes[i]->pos, i };
+	report_duplicates(&b, "host", names, cfg->nhosts);
+	free(names);
+
+	free(b.tmpl_nodes);
+	free(b.host_nodes);
+	if (err->count > 0) {
+		conf_free(cfg);
+		return NULL;
+	}
+	return cfg;
+}
+
+struct config *
+conf_load(const char *path, struct conf_err *err)
+{
+	struct conf_tree	*tree;
+	struct config		*cfg;
+
+	if ((tree = conf_parse_file(path, err)) == NULL)
+		return NULL;
+	if ((cfg = conf_build(tree, err)) == NULL)
+		return NULL;
+	cfg->path = xstrdup(path);
+	return cfg;
+}
+
+void
+conf_free(struct config *cfg)
+{
+	size_t	i, j;
+
+	if (cfg == NULL)
+		return;
+	for (i = 0; i < cfg->ntemplates; i++) {
+		for (j = 0; j < cfg->templates[i].nprobes; j++)
+			probe_def_free(&cfg->templates[i].probes[j]);
+		free(cfg->templates[i].probes);
+		free(cfg->templates[i].name);
+	}
+	free(cfg->templates);
+	for (i = 0; i < cfg->nhosts; i++) {
+		struct host	*h = &cfg->hosts[i];
+
+		for (j = 0; j < h->nown; j++)
+			probe_def_free(&h->own_probes[j]);
+		free(h->own_probes);
+		free(h->probes);
+		free(h->name);
+		free(h->address);
+		free(h->snmp.community);
+	}
+	free(cfg->hosts);
+	free(cfg->path);
+	free(cfg->database);
+	free(cfg->rrd_dir);
+	free(cfg->rrdcached);
+	free(cfg->user);
+	free(cfg->pidfile);
+	conf_tree_free(cfg->tree);
+	free(cfg);
+}
