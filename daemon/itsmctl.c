@@ -288,28 +288,12 @@ migrate_one(PGconn *conn, const char *dir, const struct migration *m)
 }
 
 static int
-cmd_migrate(PGconn *conn, int argc, char **argv)
+cmd_migrate(PGconn *conn, const char *dir)
 {
-	const char		*dir = getenv("ITSMD_SCHEMADIR");
 	struct migration	*v;
 	size_t			 n;
-	int			 ch, applied = 0;
+	int			 applied = 0;
 	PGresult		*r;
-
-	if (dir == NULL || *dir == '\0')
-		dir = SCHEMADIR;
-	optind = 0;
-	while ((ch = getopt(argc, argv, "+s:")) != -1) {
-		switch (ch) {
-		case 's':
-			dir = optarg;
-			break;
-		default:
-			usage(stderr, 1);
-		}
-	}
-	if (optind != argc)
-		usage(stderr, 1);
 
 	v = migrations_list(dir, &n);
 	for (size_t i = 0; i < n; i++) {
@@ -380,7 +364,7 @@ print_table(const PGresult *r, const char *const *head, int ncols)
 #define TS(col)	"to_char(" col ", 'YYYY-MM-DD HH24:MI:SS')"
 
 static int
-cmd_incidents(PGconn *conn, int argc, char **argv)
+cmd_incidents(PGconn *conn, bool all)
 {
 	static const char *const head_open[] = {
 		"ID", "HOST", "CHECK", "SEVERITY", "OPENED", "LAST-SEEN", "SUMMARY",
@@ -403,24 +387,9 @@ cmd_incidents(PGconn *conn, int argc, char **argv)
 	    "   ORDER BY resolved_at DESC, id DESC LIMIT 50)"
 	    " ) i ORDER BY resolved_at IS NOT NULL,"
 	    "  CASE WHEN resolved_at IS NULL THEN opened_at END, resolved_at DESC, id";
-	bool		 all = false;
-	int		 ch;
 	PGresult	*r;
 	ExecStatusType	 st;
 	const char	*state;
-
-	optind = 0;
-	while ((ch = getopt(argc, argv, "+a")) != -1) {
-		switch (ch) {
-		case 'a':
-			all = true;
-			break;
-		default:
-			usage(stderr, 1);
-		}
-	}
-	if (optind != argc)
-		usage(stderr, 1);
 
 	r = PQexec(conn, all ? sql_all : sql_open);
 	st = PQresultStatus(r);
@@ -464,8 +433,10 @@ int
 main(int argc, char **argv)
 {
 	const char	*confpath = SYSCONFDIR "/itsmd.conf";
+	const char	*schemadir = getenv("ITSMD_SCHEMADIR");
 	char		*conninfo = NULL;
 	PGconn		*conn;
+	bool		 migrate, all = false;
 	int		 ch, rc;
 
 	log_init("itsmctl", true, LOG_WARNING);
@@ -492,11 +463,37 @@ main(int argc, char **argv)
 	if (argc == 0)
 		usage(stderr, 1);
 
-	/* Check the command before touching the conf or the database. */
+	/* The whole command line is checked before the conf or the database. */
 	if (strcmp(argv[0], "db") == 0) {
 		if (argc < 2 || strcmp(argv[1], "migrate") != 0)
 			usage(stderr, 1);
-	} else if (strcmp(argv[0], "incidents") != 0)
+		migrate = true;
+		argc--;
+		argv++;
+	} else if (strcmp(argv[0], "incidents") == 0)
+		migrate = false;
+	else
+		usage(stderr, 1);
+	if (schemadir == NULL || *schemadir == '\0')
+		schemadir = SCHEMADIR;
+	optind = 0;		/* glibc: start over on the command's own words */
+	opterr = 0;		/* getopt would name argv[0], the command */
+	while ((ch = getopt(argc, argv, migrate ? "+s:" : "+a")) != -1) {
+		switch (ch) {
+		case 's':
+			schemadir = optarg;
+			break;
+		case 'a':
+			all = true;
+			break;
+		default:
+			fprintf(stderr, "itsmctl: %s: %s -%c\n", argv[0],
+			    ch == ':' || (optopt == 's' && migrate) ?
+			    "missing argument to" : "unknown option", optopt);
+			usage(stderr, 1);
+		}
+	}
+	if (optind != argc)
 		usage(stderr, 1);
 
 	if (conninfo == NULL)
@@ -505,10 +502,7 @@ main(int argc, char **argv)
 	explicit_bzero(conninfo, strlen(conninfo));
 	free(conninfo);
 
-	if (strcmp(argv[0], "db") == 0)
-		rc = cmd_migrate(conn, argc - 1, argv + 1);
-	else
-		rc = cmd_incidents(conn, argc, argv);
+	rc = migrate ? cmd_migrate(conn, schemadir) : cmd_incidents(conn, all);
 	PQfinish(conn);
 	return rc;
 }
