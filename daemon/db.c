@@ -506,7 +506,14 @@ db_conninfo_ok(const char *conninfo)
 void
 db_init(struct event_base *base, const char *conninfo)
 {
+	struct db_job	*head = db.head, *tail = db.tail;
+	int		 nqueued = db.nqueued;
+
+	/* Statements queued before init are kept, not lost. */
 	memset(&db, 0, sizeof(db));
+	db.head = head;
+	db.tail = tail;
+	db.nqueued = nqueued;
 	db.base = base;
 	db.conninfo = xstrdup(conninfo != NULL ? conninfo : "");
 	db.ev_fd = -1;
