@@ -363,11 +363,11 @@ fingerprint_of(const char *probe_body, const char *globals)
 
 	snprintf(text, sizeof(text), "%shost h { address a\n probe p http {\n"
 	    "%s\n } }\n", globals, probe_body);
+	/* A body that does not build gives NULL; the caller says so. */
 	if ((c = load(text, &errs)) != NULL) {
 		fp = xstrdup(c->hosts[0].probes[0]->fingerprint);
 		conf_free(c);
-	} else
-		printf("# %s", errs);
+	}
 	return fp;
 }
 
