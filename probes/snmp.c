@@ -816,6 +816,8 @@ response_cb(int op, netsnmp_session *sp, int reqid, netsnmp_pdu *pdu, void *arg)
 	(void)sp;
 	if (st->closing || st->phase != SR_WAITING)
 		return 1;
+	if (op == NETSNMP_CALLBACK_OP_RESEND || op == NETSNMP_CALLBACK_OP_CONNECT)
+		return 1;		/* news of a retry, not an end */
 	for (size_t i = 0; i < st->nreqs; i++)
 		if (st->reqs[i].reqid == reqid && !st->reqs[i].done)
 			rq = &st->reqs[i];
