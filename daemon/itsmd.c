@@ -232,8 +232,6 @@ main(int argc, char *argv[])
 
 	event_base_dispatch(itsmd_base);
 
-	if (db_pending() > 0)
-		log_warnx("postgres: stopping with %d statements not yet written", db_pending());
 	checks_free(checks);
 	probe_shutdown_all();
 	rrdw_stop();

@@ -35,7 +35,7 @@ xreallocarray(void *old, size_t n, size_t size)
 
 	if (size && n > SIZE_MAX / size)
 		fatalx("reallocarray: %zu x %zu overflows", n, size);
-	if ((p = realloc(old, n * size ? n * size : 1)) == NULL)
+	if ((p = realloc(old, (n && size) ? n * size : 1)) == NULL)
 		fatal("realloc %zu x %zu", n, size);
 	return p;
 }

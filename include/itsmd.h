@@ -361,6 +361,8 @@ char	*rrdw_path(const char *dir, const char *host, const char *probe, const char
  * statement submitted must be safe to run twice.
  */
 struct pg_result;
+/* Called once per statement: on success (res, NULL); on an SQL error or at
+ * db_shutdown (NULL, error), so the caller can always free its arg. */
 typedef void (*db_cb)(void *arg, const struct pg_result *res, const char *error);
 void	db_init(struct event_base *, const char *conninfo);
 void	db_exec(const char *sql, int nparams, const char *const *params, db_cb, void *arg);
