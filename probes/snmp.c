@@ -346,20 +346,10 @@ errstat_name(long e)
 
 /* ------------------------------------------------------------ conf */
 
-static bool
-metric_name_ok(const char *s)
-{
-	if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-	    (*s >= '0' && *s <= '9')))
-		return false;
-	for (s++; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		    (*s >= '0' && *s <= '9') || *s == '.' || *s == '_' || *s == '-'))
-			return false;
-	return true;
-}
-
-/* `oid [NAME] OID`: NAME becomes the metric (and an RRD file name). */
+/*
+ * `oid [NAME] OID`.  NAME becomes the metric; conf_build checks it like every
+ * other name (it ends up in a file path), at the position kept here.
+ */
 static int
 snmp_probe_parse(struct probe_def *def, const struct conf_node *n, struct conf_err *err)
 {
@@ -379,11 +369,6 @@ snmp_probe_parse(struct probe_def *def, const struct conf_node *n, struct conf_e
 	name = n->nargs == 2 ? n->args[0] : SNMP_DEFAULT_METRIC;
 	npos = n->nargs == 2 ? &n->argpos[0] : &n->pos;
 	text = n->args[n->nargs - 1];
-	if (!metric_name_ok(name)) {
-		conf_error(err, npos, "bad metric name '%s': use letters, digits, '.', '_' "
-		    "and '-', starting with a letter or digit", name);
-		return -1;
-	}
 	if (snmp_oid_parse(text, sub, MAX_OID_LEN, &len, &why) == -1) {
 		conf_error(err, &n->argpos[n->nargs - 1], "bad OID '%s': %s", text, why);
 		return -1;
@@ -497,6 +482,8 @@ snmp_probe_init(struct event_base *base)
 	netsnmp_ds_set_boolean(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_DISABLE_PERSISTENT_SAVE, 1);
 	netsnmp_ds_set_int(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_MIB_WARNINGS, 0);
 	netsnmp_ds_set_boolean(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_QUICK_PRINT, 1);
+	/* net-snmp alarms would otherwise arm SIGALRM; we never run them */
+	netsnmp_ds_set_boolean(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_ALARM_DONT_USE_SIG, 1);
 
 	snmp_disable_log();
 	snmp_register_callback(SNMP_CALLBACK_LIBRARY, SNMP_CALLBACK_LOGGING,
@@ -831,7 +818,8 @@ response_cb(int op, netsnmp_session *sp, int reqid, netsnmp_pdu *pdu, void *arg)
 		take_response(st, rq, pdu);
 		break;
 	case NETSNMP_CALLBACK_OP_TIMED_OUT:
-		tries = st->check->host->snmp.retries + 1;
+		tries = (st->check->host->snmp.retries > 0 ?
+		    st->check->host->snmp.retries : 0) + 1;
 		target_text(st->check, target, sizeof(target));
 		run_status(st, PS_TIMEOUT, "no SNMP response from %s after %d %s",
 		    target, tries, tries == 1 ? "try" : "tries");
@@ -854,7 +842,7 @@ send_run(struct snmp_state *st, const char *addr)
 	netsnmp_session		*s;
 	char			 why[200], target[300];
 	uint64_t		 now = mono_ms(), left;
-	int			 liberr, syserr;
+	int			 liberr, syserr, retries;
 
 	st->phase = SR_WAITING;
 	target_text(st->check, target, sizeof(target));
@@ -864,10 +852,11 @@ send_run(struct snmp_state *st, const char *addr)
 		return;
 	}
 	/* spread what is left of the timeout over every try, so the run ends in time */
+	retries = a->retries > 0 ? a->retries : 0;
 	left = st->deadline > now ? st->deadline - now : 1;
 	s = snmp_sess_session(st->sess);
-	s->retries = a->retries;
-	s->timeout = (long)(left * 1000 / (uint64_t)(a->retries + 1));
+	s->retries = retries;
+	s->timeout = (long)(left * 1000 / (uint64_t)(retries + 1));
 
 	for (size_t i = 0; i < st->nreqs; i++) {
 		struct snmp_req	*rq = &st->reqs[i];
