@@ -99,7 +99,7 @@ fmt_pos(const struct conf_pos *pos)
 	return xasprintf("%s:%d:%d", pos->file, pos->line, pos->col);
 }
 
-/* 90000 -> "1m30s"-free but exact: the largest unit that divides it. */
+/* Exact, in the largest unit that divides it: 90000 -> "90s", 1500 -> "1500ms". */
 static void
 fmt_duration(uint64_t ms, char *out, size_t len)
 {

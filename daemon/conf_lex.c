@@ -102,7 +102,7 @@ check_byte(struct conf_lexer *lx)
 static bool
 word_end(char c)
 {
-	return strchr(" \t\r\n{};#\"", c) != NULL;
+	return c != '\0' && strchr(" \t\r\n{};#\"", c) != NULL;
 }
 
 static int
@@ -152,6 +152,8 @@ lex_string(struct conf_lexer *lx, struct conf_pos *pos)
 	}
 	advance(lx);	/* the closing quote */
 	lx->tok[n] = '\0';
+	if (lx->p != lx->end && check_byte(lx) == -1)
+		return -1;
 	if (lx->p != lx->end && !word_end(*lx->p)) {
 		struct conf_pos	apos = here(lx);
 
