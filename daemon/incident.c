@@ -12,22 +12,33 @@
 /*
  * Times are parameters taken when the state changed, not now() on the
  * server: a statement queued through a database outage keeps its true time.
- * A replay of the same raise only bumps `updates`; the CASE keeps a stale
+ * The open row is updated first and a row inserted only when there is none,
+ * so the id sequence is not spent on every poll of a long outage (an
+ * INSERT ... ON CONFLICT draws an id each time) and incident numbers stay
+ * consecutive.  A replay only bumps `updates`; the CASE keeps a stale
  * replay from overwriting a newer severity.
  */
 static const char sql_raise[] =
-	"INSERT INTO incidents AS i"
-	" (host, check_name, severity, summary, opened_at, last_seen_at)"
-	" VALUES ($1, $2, $3, $4,"
-	"  to_timestamp($5::float8 / 1000), to_timestamp($5::float8 / 1000))"
-	" ON CONFLICT (host, check_name) WHERE resolved_at IS NULL DO UPDATE SET"
-	"  severity = CASE WHEN EXCLUDED.last_seen_at >= i.last_seen_at"
-	"   THEN EXCLUDED.severity ELSE i.severity END,"
-	"  summary = CASE WHEN EXCLUDED.last_seen_at >= i.last_seen_at"
-	"   THEN EXCLUDED.summary ELSE i.summary END,"
-	"  last_seen_at = GREATEST(i.last_seen_at, EXCLUDED.last_seen_at),"
+	"WITH upd AS ("
+	" UPDATE incidents AS i SET"
+	"  severity = CASE WHEN to_timestamp($5::float8 / 1000) >= i.last_seen_at"
+	"   THEN $3 ELSE i.severity END,"
+	"  summary = CASE WHEN to_timestamp($5::float8 / 1000) >= i.last_seen_at"
+	"   THEN $4 ELSE i.summary END,"
+	"  last_seen_at = GREATEST(i.last_seen_at, to_timestamp($5::float8 / 1000)),"
 	"  updates = i.updates + 1"
-	" RETURNING id, (xmax = 0) AS opened";
+	" WHERE host = $1 AND check_name = $2 AND resolved_at IS NULL"
+	" RETURNING id, false AS opened"
+	"), ins AS ("
+	" INSERT INTO incidents"
+	"  (host, check_name, severity, summary, opened_at, last_seen_at)"
+	" SELECT $1, $2, $3, $4,"
+	"  to_timestamp($5::float8 / 1000), to_timestamp($5::float8 / 1000)"
+	" WHERE NOT EXISTS (SELECT 1 FROM upd)"
+	" ON CONFLICT (host, check_name) WHERE resolved_at IS NULL DO NOTHING"
+	" RETURNING id, true AS opened"
+	")"
+	" SELECT id, opened FROM upd UNION ALL SELECT id, opened FROM ins";
 
 static const char sql_resolve[] =
 	"UPDATE incidents"

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -122,7 +123,7 @@ on_signal(evutil_socket_t sig, short ev, void *arg)
 		return;
 	itsmd_stopping = true;
 	sd_notify(0, "STOPPING=1");
-	log_info("%s: stopping", strsignal((int)sig));
+	log_info("received SIG%s; stopping", sigabbrev_np((int)sig));
 	for (size_t i = 0; i < checks->n; i++)
 		sched_remove(checks->v[i]);
 	stop_deadline_ms = mono_ms() + STOP_GRACE_MS;
@@ -153,6 +154,20 @@ drop_privileges(void)
 		fatal("cannot drop privileges to %s", cfg->user);
 	if (setuid(0) == 0)
 		fatalx("privilege drop to %s did not stick", cfg->user);
+}
+
+/* One UDP socket per SNMP check and one TCP per HTTP check: the default
+ * soft limit of 1024 descriptors is far below a real site. */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit	rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			log_warn("cannot raise the open file limit");
+	}
 }
 
 static void
@@ -209,6 +224,7 @@ main(int argc, char *argv[])
 		log_init("itsmd", false, forced_level != -1 ? forced_level : cfg->log_level);
 	}
 	write_pidfile();
+	raise_fd_limit();
 	drop_privileges();
 	signal(SIGPIPE, SIG_IGN);
 
