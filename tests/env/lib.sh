@@ -378,7 +378,10 @@ env_cleanup() {
 	local rc=$? i pid alive=()
 	[ $ENV_CLEANED = 1 ] && return
 	ENV_CLEANED=1
-	trap - EXIT INT TERM HUP
+	# A second Ctrl-C, or the terminal closing, must not cut the cleanup
+	# short and leave services running.
+	trap - EXIT
+	trap '' INT TERM HUP
 	# Newest first: itsmd goes before the services it talks to.
 	for (( i = ${#ENV_PIDS[@]} - 1; i >= 0; i-- )); do
 		pid=${ENV_PIDS[i]}
