@@ -658,8 +658,6 @@ make_fingerprint(struct probe_build *pb)
 	def->fingerprint = fp.s;
 }
 
-static const char *const known_kinds[] = { "snmp", "http" };
-
 /* `probe NAME KIND { ... }` into *def (zeroed), in a template or a host. */
 static void
 build_probe(struct build *b, struct probe_def *def, const struct conf_node *c)
@@ -677,10 +675,9 @@ build_probe(struct build *b, struct probe_def *def, const struct conf_node *c)
 	def->fail_after = 1;
 	check_name(b, "probe", def->name, &c->argpos[0]);
 	if ((def->ops = probe_lookup(c->args[1])) == NULL) {
-		for (i = 0; i < sizeof(known_kinds) / sizeof(known_kinds[0]); i++)
-			if (probe_lookup(known_kinds[i]) != NULL)
-				buf_add(&kinds, "%s%s", kinds.s ? ", " : "",
-				    known_kinds[i]);
+		const struct probe_ops *k;
+		for (i = 0; (k = probe_kind(i)) != NULL; i++)
+			buf_add(&kinds, "%s%s", kinds.s ? ", " : "", k->name);
 		conf_error(b->err, &c->argpos[1], "unknown probe kind '%s' "
 		    "(known: %s)", c->args[1], kinds.s ? kinds.s : "none");
 		free(kinds.s);

@@ -131,7 +131,11 @@ enum metric_kind {
 	MK_COUNTER,	/* stored as a per-second rate */
 };
 
-/* A value a probe yields.  Owned by its probe_def. */
+/*
+ * A value a probe yields.  Owned by its probe_def: name and unit are
+ * allocated by the probe's finish() and freed by conf_free(); priv is freed
+ * by ops->free_def.
+ */
 struct metric_def {
 	char		*name;		/* "time", "status", "load1", ... */
 	char		*unit;		/* "s", "B/s", "%" or NULL, for graphs and summaries */
@@ -272,6 +276,7 @@ struct probe_ops {
 
 /* probe.c: the table of probe kinds. */
 const struct probe_ops	*probe_lookup(const char *name);
+const struct probe_ops	*probe_kind(size_t i);	/* the i-th kind; NULL past the end */
 int			 probe_init_all(struct event_base *);
 void			 probe_shutdown_all(void);
 extern const struct probe_ops snmp_probe_ops;

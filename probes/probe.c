@@ -21,6 +21,12 @@ probe_lookup(const char *name)
 	return NULL;
 }
 
+const struct probe_ops *
+probe_kind(size_t i)
+{
+	return i < NKINDS ? probe_kinds[i] : NULL;
+}
+
 int
 probe_init_all(struct event_base *base)
 {
