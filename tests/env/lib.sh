@@ -322,14 +322,22 @@ httpd_start() {
 	    >"$dir/httpd.log" 2>&1 </dev/null &
 	pid=$!
 	env_record $pid httpd.py
-	if ! env_wait_for 10 $pid curl -s -o /dev/null -m 2 \
-	    "http://127.0.0.1:$port/status/200"; then
+	if ! env_wait_for 10 $pid env_http_ok "$port"; then
 		cat "$dir/httpd.log" >&2
 		echo "httpd_start: no HTTP answer on 127.0.0.1:$port" >&2
 		return 1
 	fi
 	HTTPD_PORT=$port
 	env_say "httpd.py pid $pid on http://127.0.0.1:$port/"
+}
+
+# env_http_ok PORT: our httpd answers on 127.0.0.1:PORT.  python3, not
+# curl: deps.sh installs no curl binary.
+env_http_ok() {
+	python3 - "$1" <<'PY'
+import sys, urllib.request
+urllib.request.urlopen("http://127.0.0.1:%s/status/200" % sys.argv[1], timeout=2)
+PY
 }
 
 # http_set DIR status|delay VALUE
