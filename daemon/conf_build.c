@@ -253,6 +253,39 @@ get_int(struct build *b, const struct conf_node *c, long min, long max,
 	return false;
 }
 
+/*
+ * Folds "." and ".." in an absolute path, in place, without touching the
+ * file system (the target need not exist yet), so logs say /srv/var/rrd
+ * rather than /srv/conf/../var/rrd.
+ */
+static void
+path_fold(char *p)
+{
+	char	*out = p, *in = p;
+
+	while (*in) {
+		while (*in == '/')
+			in++;
+		char *seg = in;
+		while (*in && *in != '/')
+			in++;
+		size_t len = (size_t)(in - seg);
+		if (len == 0 || (len == 1 && seg[0] == '.'))
+			continue;
+		if (len == 2 && seg[0] == '.' && seg[1] == '.') {
+			while (out > p && *--out != '/')
+				;
+			continue;
+		}
+		*out++ = '/';
+		memmove(out, seg, len);
+		out += len;
+	}
+	if (out == p)
+		*out++ = '/';
+	*out = '\0';
+}
+
 /* Relative paths are relative to the directory of the file that has them. */
 static char *
 abs_path(const struct conf_pos *pos, const char *path)
@@ -283,6 +316,7 @@ abs_path(const struct conf_pos *pos, const char *path)
 	}
 	out = xasprintf("%s/%s", strcmp(dir, "/") == 0 ? "" : dir, path);
 	free(dir);
+	path_fold(out);
 	return out;
 }
 

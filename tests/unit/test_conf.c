@@ -253,15 +253,15 @@ test_paths(void)
 
 	capture_start();
 	t = conf_parse_string("/nonexistent/etc/itsmd.conf",
-	    "rrd-dir rrd\nrrdcached \"unix:../run/r.sock\"\npidfile x.pid\n",
+	    "rrd-dir ./a/../rrd//\nrrdcached \"unix:../run/r.sock\"\npidfile x.pid\n",
 	    &err);
 	if (t != NULL)
 		c = conf_build(t, &err);
 	errs = capture_end();
 	UNIT_CHECK(c != NULL && strcmp(c->rrd_dir, "/nonexistent/etc/rrd") == 0 &&
-	    strcmp(c->rrdcached, "unix:/nonexistent/etc/../run/r.sock") == 0 &&
+	    strcmp(c->rrdcached, "unix:/nonexistent/run/r.sock") == 0 &&
 	    strcmp(c->pidfile, "/nonexistent/etc/x.pid") == 0,
-	    "relative paths are relative to the file", "%s / %s",
+	    "relative paths are relative to the file, . and .. folded", "%s / %s",
 	    c ? c->rrd_dir : errs, c ? c->rrdcached : "");
 	conf_free(c);
 
