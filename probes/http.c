@@ -26,6 +26,8 @@
 #define HTTP_EXPECT_BYTES	((HTTP_CODE_MAX + 8) / 8)
 
 enum http_metric { HM_TIME, HM_STATUS, HM_SIZE, HM__COUNT };
+/* The kind's keys, in the order of http_keys[]. */
+enum http_keyid { HK_URL, HK_EXPECT, HK_METHOD, HK_VERIFY, HK_MAXBODY, HK_FOLLOW, HK__COUNT };
 
 /* Kind settings of one probe_def (def->priv); immutable once finished. */
 struct http_def {
@@ -38,8 +40,8 @@ struct http_def {
 	uint64_t	 max_body;
 	bool		 follow;
 	/* where each key was first given, to report duplicates */
-	struct conf_pos	 seen[6];
-	bool		 have[6];
+	struct conf_pos	 seen[HK__COUNT];
+	bool		 have[HK__COUNT];
 };
 
 /*
@@ -300,13 +302,13 @@ set_follow(struct http_def *hd, const struct conf_node *n, struct conf_err *err)
 static const struct http_key {
 	const char	*name;
 	int		(*set)(struct http_def *, const struct conf_node *, struct conf_err *);
-} http_keys[] = {
-	{ "url",		set_url },
-	{ "expect-status",	set_expect },
-	{ "method",		set_method },
-	{ "verify-tls",		set_verify_tls },
-	{ "max-body",		set_max_body },
-	{ "follow-redirects",	set_follow },
+} http_keys[HK__COUNT] = {
+	[HK_URL] =	{ "url",		set_url },
+	[HK_EXPECT] =	{ "expect-status",	set_expect },
+	[HK_METHOD] =	{ "method",		set_method },
+	[HK_VERIFY] =	{ "verify-tls",		set_verify_tls },
+	[HK_MAXBODY] =	{ "max-body",		set_max_body },
+	[HK_FOLLOW] =	{ "follow-redirects",	set_follow },
 };
 
 static int
@@ -315,10 +317,10 @@ http_parse(struct probe_def *def, const struct conf_node *n, struct conf_err *er
 	struct http_def	*hd;
 	size_t		 i;
 
-	for (i = 0; i < sizeof(http_keys) / sizeof(http_keys[0]); i++)
+	for (i = 0; i < HK__COUNT; i++)
 		if (strcmp(n->name, http_keys[i].name) == 0)
 			break;
-	if (i == sizeof(http_keys) / sizeof(http_keys[0]))
+	if (i == HK__COUNT)
 		return 1;
 	hd = http_def_get(def);
 	if (n->block) {
@@ -351,7 +353,7 @@ http_finish(struct probe_def *def, struct conf_err *err)
 
 	if (hd->url == NULL) {
 		/* Also reached when `url` was given but bad: that error is already out. */
-		if (!hd->have[0])
+		if (!hd->have[HK_URL])
 			conf_error(err, &def->pos, "http probe '%s' needs a url", def->name);
 		return -1;
 	}
@@ -398,9 +400,13 @@ http_event_cb(evutil_socket_t fd, short kind, void *arg)
 	mc = curl_multi_socket_action(http_multi, fd, action, &http_running);
 	if (mc != CURLM_OK)
 		log_warnx("http: curl_multi_socket_action: %s", curl_multi_strerror(mc));
+	/*
+	 * hiperfifo deletes the timer here once nothing is running; we must
+	 * not: check_done may start a new run from inside check_multi_info,
+	 * and that run's first timeout is the one curl has just asked for.
+	 * curl clears the timer itself (timeout -1) when it has nothing to do.
+	 */
 	check_multi_info();
-	if (http_running <= 0 && http_multi != NULL)
-		evtimer_del(http_timer);
 }
 
 static void
@@ -794,6 +800,8 @@ http_setup(struct http_state *st, const struct probe_def *def)
 	const struct http_def	*hd = def->priv;
 	CURL			*e = st->easy;
 	CURLcode		 rc = CURLE_OK;
+	/* 0 would mean "no timeout" to curl: a run must always end. */
+	long			 tmo = def->timeout_ms > 0 ? (long)def->timeout_ms : 1;
 
 #define SET(opt, val) do {						\
 	if (rc == CURLE_OK)						\
@@ -802,8 +810,8 @@ http_setup(struct http_state *st, const struct probe_def *def)
 	SET(CURLOPT_PRIVATE, st);
 	SET(CURLOPT_URL, hd->url);
 	SET(CURLOPT_NOSIGNAL, 1L);
-	SET(CURLOPT_TIMEOUT_MS, (long)def->timeout_ms);
-	SET(CURLOPT_CONNECTTIMEOUT_MS, (long)def->timeout_ms);
+	SET(CURLOPT_TIMEOUT_MS, tmo);
+	SET(CURLOPT_CONNECTTIMEOUT_MS, tmo);
 	SET(CURLOPT_ERRORBUFFER, st->errbuf);
 	SET(CURLOPT_WRITEFUNCTION, http_write);
 	SET(CURLOPT_WRITEDATA, st);
