@@ -710,11 +710,11 @@ http_classify(struct http_state *st, CURLcode rc, long code, char *reason, size_
 static void
 set_sample(struct sample *s, bool ok, double v, enum probe_status ps, const char *reason)
 {
+	/* Whole-struct reset first: fields the http probe has no use for stay zero. */
+	*s = (struct sample){ 0 };
 	s->ok = ok;
 	s->kind = MK_GAUGE;
 	s->value = ok ? v : 0;
-	s->raw = 0;
-	s->width = 0;
 	s->status = ok ? PS_OK : ps;
 	reasonf(s->reason, sizeof(s->reason), "%s", ok ? "" : reason);
 }
