@@ -1,8 +1,8 @@
 /*
  * check.c: check_done(), where every probe run ends whatever its kind.  It
  * turns raw samples into values (counter rates), hands them to the RRD
- * writer, evaluates thresholds into a severity, and moves the check's hard
- * state, which is what opens, updates and resolves incidents.
+ * writer, evaluates thresholds into a severity per instance (the check
+ * itself, or each row of a table probe), and passes that to state.c.
  */
 #include <math.h>
 #include <stdio.h>
@@ -15,25 +15,31 @@
  * Counter math stays in unsigned 64-bit until the final division, so a
  * Counter64 near 2^64 loses no precision.  A 32-bit counter that went
  * backwards wrapped once; a 64-bit counter that went backwards was reset
- * (it cannot wrap in any real lifetime), so that interval has no rate.
+ * (it cannot wrap in any real lifetime), so that interval has no rate.  A
+ * discontinuity the probe saw (agent restart) or a rate faster than the
+ * link can carry also gives no rate: a gap in a graph is honest, a spike
+ * of petabits is not.
  */
 bool
-counter_rate(struct counter_prev *p, uint64_t raw, unsigned width, uint64_t now_ms,
-    double *rate)
+counter_rate(struct counter_prev *p, const struct sample *s, uint64_t now_ms, double *rate)
 {
-	uint64_t	delta;
+	uint64_t	delta = 0;
+	uint64_t	raw = s->kind == MK_COUNTER ? s->raw : (uint64_t)s->value;
 	bool		ok = true;
 
-	if (!p->have || now_ms <= p->mono_ms)
+	if (!p->have || now_ms <= p->mono_ms || s->discontinuity)
 		ok = false;
 	else if (raw >= p->raw)
 		delta = raw - p->raw;
-	else if (width == 32 && p->raw <= UINT32_MAX && raw <= UINT32_MAX)
+	else if (s->width == 32 && p->raw <= UINT32_MAX && raw <= UINT32_MAX)
 		delta = (UINT32_MAX - p->raw) + raw + 1;
 	else
 		ok = false;
-	if (ok)
+	if (ok) {
 		*rate = (double)delta * 1000.0 / (double)(now_ms - p->mono_ms);
+		if (s->max_rate > 0 && *rate > s->max_rate)
+			ok = false;
+	}
 	p->have = true;
 	p->raw = raw;
 	p->mono_ms = now_ms;
@@ -92,26 +98,24 @@ note(enum severity *worst, enum severity sev, char *sum, size_t len, const char 
 }
 
 /*
- * The severity of one run: the probe's own verdict, any value the target
- * could not give (UNKNOWN, never zero), and every threshold crossed.  The
- * summary names what made it that bad.
+ * The severity of one run of one instance: the probe's own verdict, any
+ * value the target could not give (UNKNOWN, never zero), and every
+ * threshold crossed.  The summary names what made it that bad.
  */
 enum severity
-check_evaluate(const struct probe_def *d, const struct probe_result *r,
-    const double *v, const bool *have, char *sum, size_t len)
+check_evaluate(const struct probe_def *d, enum probe_status status, const char *reason,
+    const struct sample *s, const double *v, const bool *have, char *sum, size_t len)
 {
 	enum severity	worst = SEV_OK;
 
 	sum[0] = '\0';
-	if (r->status != PS_OK)
-		note(&worst, probe_status_severity(r->status), sum, len, "%s", r->reason);
-	for (size_t i = 0; i < d->nmetrics; i++) {
-		const struct sample *s = &r->values[i];
-		if (!s->ok && r->status == PS_OK)
-			note(&worst, probe_status_severity(s->status == PS_OK ? PS_ERROR : s->status),
-			    sum, len, "%s: %s", d->metrics[i].name, s->reason);
-	}
-	for (size_t i = 0; i < d->nthresholds; i++) {
+	if (status != PS_OK)
+		note(&worst, probe_status_severity(status), sum, len, "%s", reason);
+	for (size_t i = 0; s != NULL && i < d->nmetrics; i++)
+		if (!s[i].ok && status == PS_OK)
+			note(&worst, probe_status_severity(s[i].status == PS_OK ? PS_ERROR :
+			    s[i].status), sum, len, "%s: %s", d->metrics[i].name, s[i].reason);
+	for (size_t i = 0; have != NULL && i < d->nthresholds; i++) {
 		const struct threshold	*t = &d->thresholds[i];
 		const struct metric_def	*m = &d->metrics[t->metric];
 		const char		*u = m->unit ? m->unit : "";
@@ -125,37 +129,133 @@ check_evaluate(const struct probe_def *d, const struct probe_result *r,
 	return worst;
 }
 
+/* A row label as a path component: anything but [A-Za-z0-9._-] becomes '_'. */
+static char *
+safe_name(const char *row)
+{
+	char	*p = xstrdup(row);
+
+	for (char *q = p; *q; q++)
+		if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') ||
+		    (*q >= '0' && *q <= '9') || *q == '.' || *q == '_' || *q == '-'))
+			*q = '_';
+	if (p[0] == '.')
+		p[0] = '_';
+	return p;
+}
+
+struct check_inst *
+check_inst_new(const struct check *c, const char *row)
+{
+	struct check_inst	*ci = xcalloc(1, sizeof(*ci));
+
+	ci->name = xstrdup(row);
+	ci->incident_key = row[0] ? xasprintf("%s[%s]", c->def->name, row) :
+	    xstrdup(c->def->name);
+	ci->rrd_name = row[0] ? safe_name(row) : xstrdup("");
+	ci->nprev = c->def->nmetrics;
+	ci->prev = xcalloc(ci->nprev ? ci->nprev : 1, sizeof(*ci->prev));
+	ci->st.state = ci->st.last = SEV_OK;
+	ci->st.incident = INC_UNKNOWN;
+	return ci;
+}
+
+void
+check_inst_free(struct check_inst *ci)
+{
+	if (ci == NULL)
+		return;
+	free(ci->name);
+	free(ci->incident_key);
+	free(ci->rrd_name);
+	free(ci->prev);
+	free(ci->st.summary);
+	free(ci);
+}
+
+static int
+inst_cmp(const void *a, const void *b)
+{
+	return strcmp((*(struct check_inst *const *)a)->name,
+	    (*(struct check_inst *const *)b)->name);
+}
+
+/* The row's instance, made on first sight; inst[0] ("") is never searched. */
+static struct check_inst *
+inst_get(struct check *c, const char *row)
+{
+	struct check_inst	 k = { .name = (char *)row }, *kp = &k, **f, *ci;
+
+	if (c->ninst > 1 && (f = bsearch(&kp, c->inst + 1, c->ninst - 1, sizeof(*c->inst),
+	    inst_cmp)) != NULL)
+		return *f;
+	ci = check_inst_new(c, row);
+	c->inst = xreallocarray(c->inst, c->ninst + 1, sizeof(*c->inst));
+	c->inst[c->ninst++] = ci;
+	qsort(c->inst + 1, c->ninst - 1, sizeof(*c->inst), inst_cmp);
+	return ci;
+}
+
+/* Values of one instance into the RRD writer and a severity into state.c. */
 static void
-check_transition(struct check *c, enum severity sev, const char *sum)
+judge(struct check *c, struct check_inst *ci, enum probe_status status, const char *reason,
+    const struct sample *s, uint64_t now)
 {
 	const struct probe_def	*d = c->def;
+	size_t			 n = d->nmetrics ? d->nmetrics : 1;
+	double			 v[n];
+	bool			 have[n];
+	char			 sum[512];
 
-	c->last = sev;
-	if (sev == SEV_OK) {
-		if (c->state != SEV_OK)
-			log_info("%s: recovered", c->key);
-		c->state = SEV_OK;
-		c->bad_count = 0;
-		/* INC_UNKNOWN after a start: resolve whatever a previous run left open. */
-		if (c->incident != INC_NONE)
-			incident_resolve(c->host->name, d->name, "recovered");
-		c->incident = INC_NONE;
-		return;
+	for (size_t i = 0; i < d->nmetrics; i++) {
+		enum metric_kind k = d->metrics[i].kind != MK_AUTO ? d->metrics[i].kind : s[i].kind;
+
+		have[i] = false;
+		v[i] = NAN;
+		if (s[i].ok && k == MK_COUNTER)
+			have[i] = counter_rate(&ci->prev[i], &s[i], now, &v[i]);
+		else if (s[i].ok) {
+			v[i] = s[i].kind == MK_COUNTER ? (double)s[i].raw : s[i].value;
+			have[i] = isfinite(v[i]);
+		}
+		rrdw_update(c->host->name, d->name, ci->rrd_name, d->metrics[i].name,
+		    d->interval_ms, c->result.finished_wall_ms, have[i], v[i]);
 	}
-	if (++c->bad_count < d->fail_after) {
-		log_debug("%s: %s (%d of %d before an incident): %s", c->key,
-		    severity_name(sev), c->bad_count, d->fail_after, sum);
+	state_update(c, ci, check_evaluate(d, status, reason, s, v, have, sum, sizeof(sum)), sum);
+}
+
+/*
+ * A table probe's run: the check itself judges only the run (a time-out is
+ * the device's failure, not each interface's), every row judges its values,
+ * and after a successful run rows the device no longer has are forgotten.
+ */
+static void
+judge_table(struct check *c, uint64_t now)
+{
+	struct probe_result	*r = &c->result;
+	char			 sum[512];
+	size_t			 kept = 1;
+
+	state_update(c, c->inst[0], check_evaluate(c->def, r->status, r->reason, NULL, NULL,
+	    NULL, sum, sizeof(sum)), sum);
+	if (r->status != PS_OK)
 		return;
+	for (size_t i = 1; i < c->ninst; i++)
+		c->inst[i]->seen = false;
+	for (size_t i = 0; i < r->nrows; i++) {
+		struct check_inst *ci = inst_get(c, r->rows[i].name);
+		ci->seen = true;
+		judge(c, ci, PS_OK, "", r->rows[i].values, now);
 	}
-	c->bad_count = d->fail_after;	/* no overflow on a check that fails for years */
-	if (c->state != sev || c->summary == NULL)
-		log_info("%s: %s: %s", c->key, severity_name(sev), sum);
-	c->state = sev;
-	free(c->summary);
-	c->summary = xstrdup(sum);
-	/* Every bad run refreshes last_seen_at; the upsert cannot make a second row. */
-	incident_raise(c->host->name, d->name, sev, sum);
-	c->incident = INC_OPEN;
+	for (size_t i = 1; i < c->ninst; i++) {
+		struct check_inst *ci = c->inst[i];
+		if (!ci->seen) {
+			state_forget(c, ci, "no longer present on the device");
+			check_inst_free(ci);
+		} else
+			c->inst[kept++] = ci;
+	}
+	c->ninst = kept;
 }
 
 void
@@ -164,33 +264,19 @@ check_done(struct check *c)
 	const struct probe_def	*d = c->def;
 	struct probe_result	*r = &c->result;
 	uint64_t		 now = mono_ms();
-	double			 v[d->nmetrics ? d->nmetrics : 1];
-	bool			 have[d->nmetrics ? d->nmetrics : 1];
-	char			 sum[512];
 
 	c->running = false;
 	if (r->finished_wall_ms == 0)
 		r->finished_wall_ms = wall_ms();
-	for (size_t i = 0; i < d->nmetrics; i++) {
-		const struct sample	*s = &r->values[i];
-		enum metric_kind	 k = d->metrics[i].kind != MK_AUTO ? d->metrics[i].kind : s->kind;
-
-		have[i] = false;
-		v[i] = NAN;
-		if (s->ok && k == MK_COUNTER)
-			have[i] = counter_rate(&c->prev[i], s->kind == MK_COUNTER ? s->raw :
-			    (uint64_t)s->value, s->width ? s->width : 64, now, &v[i]);
-		else if (s->ok) {
-			v[i] = s->kind == MK_COUNTER ? (double)s->raw : s->value;
-			have[i] = isfinite(v[i]);
-		}
-		rrdw_update(c->host->name, d->name, d->metrics[i].name, d->interval_ms, r->finished_wall_ms,
-		    have[i], v[i]);
-	}
-	check_transition(c, check_evaluate(d, r, v, have, sum, sizeof(sum)), sum);
+	if (d->table)
+		judge_table(c, now);
+	else
+		judge(c, c->inst[0], r->status, r->reason, r->values, now);
 	/* The next run starts from a clean result: no stale value can pass for new. */
 	memset(r->values, 0, d->nmetrics * sizeof(*r->values));
 	r->status = PS_OK;
 	r->reason[0] = '\0';
+	r->rows = NULL;
+	r->nrows = 0;
 	r->finished_wall_ms = 0;
 }

@@ -34,9 +34,9 @@ checks_build(struct config *cfg)
 			c->host = host;
 			c->def = def;
 			c->result.values = xcalloc(def->nmetrics, sizeof(struct sample));
-			c->prev = xcalloc(def->nmetrics, sizeof(struct counter_prev));
-			c->state = c->last = SEV_OK;
-			c->incident = INC_UNKNOWN;
+			c->inst = xcalloc(1, sizeof(*c->inst));
+			c->inst[0] = check_inst_new(c, "");
+			c->ninst = 1;
 			set->v[set->n++] = c;
 		}
 	}
@@ -64,33 +64,48 @@ same_target(const struct host *a, const struct host *b)
 }
 
 /*
- * The incident knowledge always moves: a changed threshold must still be
- * able to resolve the incident the old one opened.  Counter history and the
- * schedule phase move only when the probe itself is unchanged, since a new
- * OID list or interval makes them meaningless.
+ * The instances, with their hard state and incident knowledge, always move:
+ * a changed threshold must still be able to resolve the incident the old
+ * one opened.  Counter history and the schedule phase move only when the
+ * probe and its target are unchanged, since a new OID list, interval or
+ * address makes them meaningless.
  */
 void
 checks_adopt(struct checkset *new, struct checkset *old)
 {
 	for (size_t i = 0; i < new->n; i++) {
 		struct check	*n = new->v[i], *o = checks_find(old, n->key);
+		bool		 same;
 
 		if (o == NULL)
 			continue;
-		n->state = o->state;
-		n->last = o->last;
-		n->bad_count = o->bad_count;
-		n->incident = o->incident;
-		n->failing_logged = o->failing_logged;
-		n->summary = o->summary;
-		o->summary = NULL;
-		o->incident = INC_NONE;		/* moved: retire must not resolve it */
-		if (strcmp(n->def->fingerprint, o->def->fingerprint) == 0 &&
-		    same_target(n->host, o->host)) {
-			memcpy(n->prev, o->prev, n->def->nmetrics * sizeof(*n->prev));
+		same = strcmp(n->def->fingerprint, o->def->fingerprint) == 0 &&
+		    same_target(n->host, o->host);
+		for (size_t j = 0; j < n->ninst; j++)
+			check_inst_free(n->inst[j]);
+		free(n->inst);
+		n->inst = o->inst;
+		n->ninst = o->ninst;
+		o->inst = NULL;			/* moved: retire must not resolve them */
+		o->ninst = 0;
+		if (!n->def->table) {		/* was a table probe: its rows are gone */
+			for (size_t j = 1; j < n->ninst; j++) {
+				state_forget(n, n->inst[j], "no longer in the configuration");
+				check_inst_free(n->inst[j]);
+			}
+			n->ninst = 1;
+		}
+		if (same) {
 			n->next_due_ms = o->next_due_ms;
 			n->runs = o->runs;
 			n->overruns = o->overruns;
+			continue;
+		}
+		for (size_t j = 0; j < n->ninst; j++) {
+			struct check_inst *ci = n->inst[j];
+			free(ci->prev);
+			ci->nprev = n->def->nmetrics;
+			ci->prev = xcalloc(ci->nprev ? ci->nprev : 1, sizeof(*ci->prev));
 		}
 	}
 }
@@ -101,11 +116,10 @@ checks_retire(struct checkset *old, const struct checkset *new)
 	for (size_t i = 0; i < old->n; i++) {
 		struct check	*o = old->v[i];
 
-		if (checks_find(new, o->key) != NULL || o->incident == INC_NONE)
+		if (checks_find(new, o->key) != NULL)
 			continue;
-		log_info("%s: check removed from the configuration", o->key);
-		incident_resolve(o->host->name, o->def->name, "check removed from the configuration");
-		o->incident = INC_NONE;
+		for (size_t j = 0; j < o->ninst; j++)
+			state_forget(o, o->inst[j], "check removed from the configuration");
 	}
 }
 
@@ -122,8 +136,9 @@ checks_free(struct checkset *set)
 			c->def->ops->free_state(c);
 		free(c->key);
 		free(c->result.values);
-		free(c->prev);
-		free(c->summary);
+		for (size_t j = 0; j < c->ninst; j++)
+			check_inst_free(c->inst[j]);
+		free(c->inst);
 		free(c);
 	}
 	free(set->v);

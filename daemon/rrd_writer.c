@@ -59,13 +59,17 @@ static struct {
 } W = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
 char *
-rrdw_path(const char *dir, const char *host, const char *probe, const char *metric)
+rrdw_path(const char *dir, const char *host, const char *probe, const char *row,
+    const char *metric)
 {
+	if (row != NULL && row[0] != '\0')
+		return xasprintf("%s/%s/%s/%s/%s.rrd", dir, host, probe, row, metric);
 	return xasprintf("%s/%s/%s/%s.rrd", dir, host, probe, metric);
 }
 
 void
-rrdw_update(const char *host, const char *probe, const char *metric, uint64_t step_ms,
+rrdw_update(const char *host, const char *probe, const char *row, const char *metric,
+    uint64_t step_ms,
     uint64_t when_wall_ms, bool ok, double value)
 {
 	struct rrd_item	*it;
@@ -85,7 +89,7 @@ rrdw_update(const char *host, const char *probe, const char *metric, uint64_t st
 	pthread_mutex_unlock(&W.mu);
 
 	it = xcalloc(1, sizeof(*it));
-	it->path = rrdw_path(W.dir, host, probe, metric);
+	it->path = rrdw_path(W.dir, host, probe, row, metric);
 	it->step_s = step_ms >= 1000 ? (unsigned)(step_ms / 1000) : 1;
 	it->when_ms = when_wall_ms;
 	it->ok = ok;

@@ -174,6 +174,7 @@ struct probe_def {
 	size_t			 nthresholds;
 	void			*priv;		/* kind settings; ops->free_def frees */
 	char			*fingerprint;	/* canonical text of the definition, for reload diffs */
+	bool			 table;		/* yields rows, not values (set by finish) */
 };
 
 struct snmp_auth {
@@ -233,18 +234,34 @@ struct sample {
 	double		 value;		/* gauges */
 	uint64_t	 raw;		/* counters, before rate math */
 	unsigned	 width;		/* counter width in bits: 32 or 64 */
+	bool		 discontinuity;	/* counter restarted (agent reboot): no rate now */
+	double		 max_rate;	/* counters: a faster rate is impossible (link
+					   speed) and is discarded; 0 = no bound */
 	enum probe_status status;	/* why not ok */
 	char		 reason[96];
 };
 
 /*
- * What a probe hands to check_done().  values[] has def->nmetrics entries
- * and belongs to the check (the probe fills it in place).
+ * One row of a table probe (an interface, a filesystem).  Owned by the
+ * probe; valid from check_done() until the probe's next start().
+ */
+struct result_row {
+	char		*name;		/* the device's label (ifName), any bytes but NUL */
+	struct sample	*values;	/* def->nmetrics entries */
+};
+
+/*
+ * What a probe hands to check_done().  Scalar probes fill values[]
+ * (def->nmetrics entries, owned by the check, filled in place).  Table
+ * probes (def->table) fill rows[] instead; their values[] stay unused and
+ * status/reason speak for the run as a whole.
  */
 struct probe_result {
 	enum probe_status status;	/* of the run as a whole */
 	char		  reason[256];	/* human text; never contains a secret */
 	struct sample	 *values;
+	struct result_row *rows;
+	size_t		  nrows;
 	uint64_t	  started_mono_ms;
 	uint64_t	  finished_wall_ms;
 };
@@ -293,9 +310,36 @@ struct counter_prev {
 };
 
 /*
- * One host running one probe: the unit that is scheduled, evaluated and
- * that owns at most one open incident.  Allocated by checks_build(), freed
- * by checks_free(); the probe may hang state on probe_state.
+ * The state machine of one check instance (state.c): what it was, what it
+ * is, and whether it has an incident.  Owned by its check_inst.
+ */
+struct check_state {
+	enum severity		 state;		/* hard state: what incidents follow */
+	enum severity		 last;		/* last evaluated result */
+	int			 bad_count;	/* consecutive bad results */
+	enum incident_known	 incident;
+	char			*summary;	/* of the hard state, or NULL */
+};
+
+/*
+ * One thing a check judges: the check itself ("" instance, always there:
+ * scalar values and whole-run failures) or one row of a table probe.
+ * Owned by its check (inst[]), moved to the new check on reload.
+ */
+struct check_inst {
+	char			*name;		/* "" or the row's label */
+	char			*incident_key;	/* check name in incidents: "probe" or "probe[row]" */
+	char			*rrd_name;	/* row label made safe for a path; "" for the check */
+	struct counter_prev	*prev;		/* one per metric */
+	size_t			 nprev;
+	struct check_state	 st;
+	bool			 seen;		/* table rows: returned by the latest run */
+};
+
+/*
+ * One host running one probe: the unit that is scheduled and evaluated.
+ * Allocated by checks_build(), freed by checks_free(); the probe may hang
+ * state on probe_state.
  */
 struct check {
 	char			*key;		/* "host/probe", stable across reloads */
@@ -314,14 +358,9 @@ struct check {
 	void			*probe_state;
 	struct probe_result	 result;
 
-	/* check.c */
-	struct counter_prev	*prev;		/* one per metric */
-	enum severity		 state;		/* hard state */
-	enum severity		 last;		/* last evaluated result */
-	int			 bad_count;
-	enum incident_known	 incident;
-	char			*summary;
-	bool			 failing_logged;
+	/* check.c: inst[0] is the "" instance; rows follow, sorted by name */
+	struct check_inst	**inst;
+	size_t			  ninst;
 };
 
 struct checkset {
@@ -338,12 +377,19 @@ struct check	*checks_find(const struct checkset *, const char *key);
 
 /* check.c: the one completion endpoint of every probe run. */
 void	check_done(struct check *);
+struct check_inst *check_inst_new(const struct check *, const char *row);
+void	check_inst_free(struct check_inst *);
 /* pure pieces, unit tested */
-bool	counter_rate(struct counter_prev *, uint64_t raw, unsigned width,
-	    uint64_t now_ms, double *rate);
+bool	counter_rate(struct counter_prev *, const struct sample *, uint64_t now_ms,
+	    double *rate);
 bool	threshold_hit(const struct threshold *, double v);
-enum severity check_evaluate(const struct probe_def *, const struct probe_result *,
-	    const double *values, const bool *have, char *summary, size_t len);
+enum severity check_evaluate(const struct probe_def *, enum probe_status, const char *reason,
+	    const struct sample *, const double *values, const bool *have,
+	    char *summary, size_t len);
+
+/* state.c: hard state and incidents of one instance. */
+void	state_update(struct check *, struct check_inst *, enum severity, const char *summary);
+void	state_forget(struct check *, struct check_inst *, const char *why);
 
 /* ------------------------------------------------------------ scheduler.c */
 void	sched_init(struct event_base *);
@@ -354,10 +400,12 @@ uint64_t sched_first_offset(const char *key, uint64_t interval_ms);	/* determini
 /* ----------------------------------------------------------- rrd_writer.c */
 /* Hands updates to a worker thread; the loop never touches an RRD file. */
 int	rrdw_start(const char *rrd_dir, const char *rrdcached);
-void	rrdw_update(const char *host, const char *probe, const char *metric,
+void	rrdw_update(const char *host, const char *probe, const char *row, const char *metric,
 	    uint64_t step_ms, uint64_t when_wall_ms, bool ok, double value);
 void	rrdw_stop(void);		/* drains the queue, then joins */
-char	*rrdw_path(const char *dir, const char *host, const char *probe, const char *metric);
+/* DIR/HOST/PROBE/METRIC.rrd, or DIR/HOST/PROBE/ROW/METRIC.rrd for a table row */
+char	*rrdw_path(const char *dir, const char *host, const char *probe, const char *row,
+	    const char *metric);
 
 /* ------------------------------------------------------------------ db.c */
 /*

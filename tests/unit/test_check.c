@@ -31,13 +31,43 @@ test_counter_rate(void)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct counter_prev	p = { 0 };
 		double			r = -1;
-		bool			first = counter_rate(&p, cases[i].prev, cases[i].width, 1000, &r);
-		bool			ok = counter_rate(&p, cases[i].raw, cases[i].width,
-					    1000 + cases[i].dt_ms, &r);
+		struct sample		a = { .ok = true, .kind = MK_COUNTER, .raw = cases[i].prev,
+					    .width = cases[i].width };
+		struct sample		b = { .ok = true, .kind = MK_COUNTER, .raw = cases[i].raw,
+					    .width = cases[i].width };
+		bool			first = counter_rate(&p, &a, 1000, &r);
+		bool			ok = counter_rate(&p, &b, 1000 + cases[i].dt_ms, &r);
 		UNIT_CHECK(!first && ok == cases[i].ok && (!ok || fabs(r - cases[i].rate) < 1e-9),
 		    cases[i].name, "first=%d ok=%d rate=%.17g want ok=%d rate=%g", first, ok, r,
 		    cases[i].ok, cases[i].rate);
 	}
+}
+
+/* What the probe knows beyond the numbers: a restart, a physical bound. */
+static void
+test_counter_guards(void)
+{
+	struct counter_prev	p = { 0 };
+	struct sample		s = { .ok = true, .kind = MK_COUNTER, .raw = 1000, .width = 64 };
+	double			r = -1;
+	bool			ok;
+
+	counter_rate(&p, &s, 1000, &r);
+	s.raw = 2000;
+	s.discontinuity = true;
+	ok = counter_rate(&p, &s, 2000, &r);
+	UNIT_CHECK(!ok, "counter: agent restart gives no rate", "rate %g", r);
+	s.discontinuity = false;
+	s.raw = 3000;
+	ok = counter_rate(&p, &s, 3000, &r);
+	UNIT_CHECK(ok && r == 1000, "counter: the run after a restart has a rate again", "%d %g", ok, r);
+	s.raw = 3000 + 125000000ULL * 2;	/* 2 Gbit/s worth of bytes in 1 s */
+	s.max_rate = 125000000.0;		/* a 1 Gbit/s link */
+	ok = counter_rate(&p, &s, 4000, &r);
+	UNIT_CHECK(!ok, "counter: a rate above the link speed is discarded", "rate %g", r);
+	s.raw += 1000;
+	ok = counter_rate(&p, &s, 5000, &r);
+	UNIT_CHECK(ok && r == 1000, "counter: after a discarded jump rates resume", "%d %g", ok, r);
 }
 
 static void
@@ -74,25 +104,26 @@ test_evaluate(void)
 	struct probe_def	d = { .name = "p", .metrics = m, .nmetrics = 2,
 				    .thresholds = th, .nthresholds = 3 };
 	struct sample		s[2];
-	struct probe_result	r = { .values = s };
 	double			v[2];
 	bool			have[2] = { true, true };
 	char			sum[256];
 	enum severity		sev;
+	enum probe_status	st = PS_OK;
+	char			reason[64] = "";
 
 	memset(s, 0, sizeof(s));
 	s[0].ok = s[1].ok = true;
 	v[0] = 50; v[1] = 0.1;
-	sev = check_evaluate(&d, &r, v, have, sum, sizeof(sum));
+	sev = check_evaluate(&d, st, reason, s, v, have, sum, sizeof(sum));
 	UNIT_CHECK(sev == SEV_OK && strcmp(sum, "ok") == 0, "evaluate: all fine", "%d %s", sev, sum);
 
 	v[0] = 75;
-	sev = check_evaluate(&d, &r, v, have, sum, sizeof(sum));
+	sev = check_evaluate(&d, st, reason, s, v, have, sum, sizeof(sum));
 	UNIT_CHECK(sev == SEV_WARNING && strcmp(sum, "load = 75 > 70") == 0, "evaluate: warning",
 	    "%d '%s'", sev, sum);
 
 	v[0] = 95; v[1] = 3;
-	sev = check_evaluate(&d, &r, v, have, sum, sizeof(sum));
+	sev = check_evaluate(&d, st, reason, s, v, have, sum, sizeof(sum));
 	UNIT_CHECK(sev == SEV_CRITICAL && strcmp(sum, "load = 95 > 90; time = 3s > 2s") == 0,
 	    "evaluate: critical wins and names both breaches", "%d '%s'", sev, sum);
 
@@ -101,24 +132,87 @@ test_evaluate(void)
 	s[0].status = PS_NO_SUCH_OBJECT;
 	snprintf(s[0].reason, sizeof(s[0].reason), "noSuchInstance");
 	have[0] = false;
-	sev = check_evaluate(&d, &r, v, have, sum, sizeof(sum));
+	sev = check_evaluate(&d, st, reason, s, v, have, sum, sizeof(sum));
 	UNIT_CHECK(sev == SEV_UNKNOWN && strcmp(sum, "load: noSuchInstance") == 0,
 	    "evaluate: missing value is UNKNOWN, not zero", "%d '%s'", sev, sum);
 
-	r.status = PS_TIMEOUT;
-	snprintf(r.reason, sizeof(r.reason), "no SNMP response");
+	st = PS_TIMEOUT;
+	snprintf(reason, sizeof(reason), "no SNMP response");
 	s[1].ok = false;
 	have[1] = false;
-	sev = check_evaluate(&d, &r, v, have, sum, sizeof(sum));
+	sev = check_evaluate(&d, st, reason, s, v, have, sum, sizeof(sum));
 	UNIT_CHECK(sev == SEV_CRITICAL && strcmp(sum, "no SNMP response") == 0,
 	    "evaluate: timeout is CRITICAL with the probe's reason", "%d '%s'", sev, sum);
 
-	r.status = PS_BAD_STATUS;
-	snprintf(r.reason, sizeof(r.reason), "HTTP 500");
+	st = PS_BAD_STATUS;
+	snprintf(reason, sizeof(reason), "HTTP 500");
 	s[1].ok = true; have[1] = true; v[1] = 5;
-	sev = check_evaluate(&d, &r, v, have, sum, sizeof(sum));
+	sev = check_evaluate(&d, st, reason, s, v, have, sum, sizeof(sum));
 	UNIT_CHECK(sev == SEV_CRITICAL && strcmp(sum, "HTTP 500; time = 5s > 2s") == 0,
 	    "evaluate: bad status and slow response both named", "%d '%s'", sev, sum);
+}
+
+static void
+set_rows(struct check *c, struct result_row *rows, size_t n)
+{
+	c->result.rows = rows;
+	c->result.nrows = n;
+	c->result.status = PS_OK;
+}
+
+/* Table probes: a row is an instance with its own state and incident key. */
+static void
+test_table(void)
+{
+	struct metric_def	m[1] = { { .name = "in", .kind = MK_GAUGE } };
+	struct threshold	th[1] = { { .sev = SEV_CRITICAL, .metric = 0, .op = CMP_GT, .limit = 100 } };
+	struct probe_def	d = { .name = "ifaces", .metrics = m, .nmetrics = 1,
+				    .thresholds = th, .nthresholds = 1, .fail_after = 1,
+				    .interval_ms = 1000, .table = true };
+	struct host		h = { .name = "sw1" };
+	struct check		c = { .key = "sw1/ifaces", .host = &h, .def = &d };
+	struct sample		a = { .ok = true, .kind = MK_GAUGE, .value = 50 };
+	struct sample		b = { .ok = true, .kind = MK_GAUGE, .value = 150 };
+	struct result_row	rows[2] = { { "Gi0/2", &b }, { "Gi0/1", &a } };
+
+	c.result.values = xcalloc(1, sizeof(struct sample));
+	c.inst = xcalloc(1, sizeof(*c.inst));
+	c.inst[0] = check_inst_new(&c, "");
+	c.ninst = 1;
+
+	set_rows(&c, rows, 2);
+	check_done(&c);
+	UNIT_CHECK(c.ninst == 3 && strcmp(c.inst[1]->name, "Gi0/1") == 0 &&
+	    strcmp(c.inst[2]->name, "Gi0/2") == 0, "table: each row becomes an instance, sorted",
+	    "ninst %zu", c.ninst);
+	UNIT_CHECK(c.ninst == 3 && c.inst[2]->st.state == SEV_CRITICAL &&
+	    c.inst[2]->st.incident == INC_OPEN && c.inst[1]->st.state == SEV_OK &&
+	    c.inst[0]->st.state == SEV_OK, "table: only the breaching row is critical",
+	    "states %d %d %d", c.inst[0]->st.state, c.inst[1]->st.state, c.inst[2]->st.state);
+	UNIT_CHECK(c.ninst == 3 && strcmp(c.inst[2]->incident_key, "ifaces[Gi0/2]") == 0 &&
+	    strcmp(c.inst[2]->rrd_name, "Gi0_2") == 0,
+	    "table: row incident key keeps the label, RRD name is path-safe", "%s %s",
+	    c.inst[2]->incident_key, c.inst[2]->rrd_name);
+
+	c.result.status = PS_TIMEOUT;
+	snprintf(c.result.reason, sizeof(c.result.reason), "no SNMP response");
+	c.result.nrows = 0;
+	check_done(&c);
+	UNIT_CHECK(c.ninst == 3 && c.inst[0]->st.state == SEV_CRITICAL &&
+	    c.inst[2]->st.state == SEV_CRITICAL && c.inst[1]->st.state == SEV_OK,
+	    "table: a failed run is the check's failure and keeps every row",
+	    "ninst %zu states %d", c.ninst, c.inst[0]->st.state);
+
+	set_rows(&c, rows + 1, 1);
+	check_done(&c);
+	UNIT_CHECK(c.ninst == 2 && strcmp(c.inst[1]->name, "Gi0/1") == 0 &&
+	    c.inst[0]->st.state == SEV_OK, "table: a row gone from the device is forgotten",
+	    "ninst %zu", c.ninst);
+
+	for (size_t i = 0; i < c.ninst; i++)
+		check_inst_free(c.inst[i]);
+	free(c.inst);
+	free(c.result.values);
 }
 
 static void
@@ -147,8 +241,10 @@ int
 main(void)
 {
 	test_counter_rate();
+	test_counter_guards();
 	test_thresholds();
 	test_evaluate();
+	test_table();
 	test_spread();
 	return UNIT_DONE();
 }
