@@ -23,6 +23,14 @@ BUILD	?= build
 CORE_SRC = $(filter-out daemon/itsmd.c daemon/itsmctl.c, $(wildcard daemon/*.c)) $(wildcard probes/*.c)
 CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
+
+# Objects depend on the flags they were built with, so `make install
+# PREFIX=/usr` after a plain `make` rebuilds with the right compiled-in paths.
+FLAGS_FILE = $(BUILD)/.flags
+ifneq ($(file <$(FLAGS_FILE)),$(strip $(ALL_CFLAGS) $(LDFLAGS)))
+$(shell mkdir -p $(BUILD))
+$(file >$(FLAGS_FILE),$(strip $(ALL_CFLAGS) $(LDFLAGS)))
+endif
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 all: $(BUILD)/itsmd $(BUILD)/itsmctl itsmd itsmctl
@@ -36,11 +44,11 @@ $(BUILD)/itsmd: $(BUILD)/daemon/itsmd.o $(CORE_OBJ)
 $(BUILD)/itsmctl: $(BUILD)/daemon/itsmctl.o $(CORE_OBJ)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(CORE_OBJ)
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(CORE_OBJ) $(FLAGS_FILE)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(CORE_OBJ) $(LDLIBS)
 
-$(BUILD)/%.o: %.c include/itsmd.h $(wildcard include/*.h)
+$(BUILD)/%.o: %.c include/itsmd.h $(wildcard include/*.h) $(FLAGS_FILE)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
