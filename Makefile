@@ -22,6 +22,8 @@ BUILD	?= build
 # Everything but the two programs' main files is shared by itsmd, itsmctl and the tests.
 CORE_SRC = $(filter-out daemon/itsmd.c daemon/itsmctl.c, $(wildcard daemon/*.c)) $(wildcard probes/*.c)
 CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
+# itsmctl's commands: linked into itsmctl only, never into the daemon.
+CTL_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(wildcard daemon/ctl/*.c))
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 
 # Objects depend on the flags they were built with, so `make install
@@ -41,7 +43,7 @@ itsmd itsmctl: %: $(BUILD)/%
 $(BUILD)/itsmd: $(BUILD)/daemon/itsmd.o $(CORE_OBJ)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/itsmctl: $(BUILD)/daemon/itsmctl.o $(CORE_OBJ)
+$(BUILD)/itsmctl: $(BUILD)/daemon/itsmctl.o $(CTL_OBJ) $(CORE_OBJ)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(CORE_OBJ) $(FLAGS_FILE)
