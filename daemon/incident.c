@@ -109,6 +109,19 @@ incident_resolved(void *arg, const struct pg_result *res, const char *error)
 	incident_job_free(ij);
 }
 
+/*
+ * The one way in.  Priority, flapping, maintenance and parents are carried
+ * but not yet stored: the incident-management work gives them columns.
+ */
+void
+incident_change(const struct incident_change *ch)
+{
+	if (ch->sev == SEV_OK)
+		incident_resolve(ch->host, ch->check, ch->summary);
+	else
+		incident_raise(ch->host, ch->check, ch->sev, ch->summary);
+}
+
 void
 incident_raise(const char *host, const char *check, enum severity sev,
     const char *summary)

@@ -427,7 +427,26 @@ const char	*db_value(const struct pg_result *, int row, int col);
 long		 db_affected(const struct pg_result *);
 
 /* ------------------------------------------------------------ incident.c */
-/* Strings are copied: a reload may free the check before the database answers. */
+/*
+ * What the state machine (state.c) tells incident management about one
+ * check instance.  Strings are borrowed for the call only: incident.c copies
+ * what it keeps, since a reload may free the check before the database
+ * answers.
+ */
+struct incident_change {
+	const char	*host;		/* the CI */
+	const char	*check;		/* check_inst.incident_key */
+	enum severity	 sev;		/* SEV_OK: recovered */
+	const char	*summary;
+	uint64_t	 when_ms;	/* wall clock of the observation; 0 = now */
+	int		 priority;	/* ITIL P1..P5; 0 = not computed */
+	bool		 flapping;
+	bool		 maintenance;	/* inside a maintenance window: open nothing new */
+	const char	*parent_host;	/* attach as an affected CI of this host's ... */
+	const char	*parent_check;	/* ... incident instead of opening one; or NULL */
+};
+void	incident_change(const struct incident_change *);
+/* The older, narrower calls; both go through incident_change(). */
 void	incident_raise(const char *host, const char *check, enum severity, const char *summary);
 void	incident_resolve(const char *host, const char *check, const char *summary);
 
