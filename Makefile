@@ -68,14 +68,19 @@ units-asan:
 	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	    LDFLAGS="-fsanitize=address,undefined" $(UNIT_SRC:tests/unit/%.c=build-asan/tests/%)
 
-test: deps all units
+# deps runs first and the build is a second make, so that pkg-config is
+# asked for flags only after deps.sh has installed the -dev packages.
+test: deps
+	@$(MAKE) --no-print-directory all units
 	@BUILD=$(BUILD) tests/run.sh
 
-test-asan: deps asan
+test-asan: deps
+	@$(MAKE) --no-print-directory asan
 	@BUILD=build-asan ASAN_OPTIONS=detect_leaks=1 tests/run.sh
 
-run: deps all
-	@tests/env/demo.sh
+run: deps
+	@$(MAKE) --no-print-directory all
+	@exec tests/env/demo.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SYSCONFDIR) \
