@@ -338,9 +338,20 @@ g_database(struct build *b, void *obj, const struct conf_node *c)
 {
 	struct config	*cfg = obj;
 
+	const char	*v;
+
 	/* A conninfo may hold a password: it never goes into a message. */
-	if (nonempty(b, c))
-		cfg->database = xstrdup(c->args[0]);
+	if (nonempty(b, c) &&
+	    (v = conf_secret(c->args[0], &c->argpos[0], b->err)) != NULL)
+		cfg->database = xstrdup(v);
+}
+
+/* Loaded by conf_build() before any other key; here only the shape counts. */
+static void
+g_secrets(struct build *b, void *obj, const struct conf_node *c)
+{
+	(void)obj;
+	nonempty(b, c);
 }
 
 static void
@@ -455,6 +466,7 @@ g_host(struct build *b, void *obj, const struct conf_node *c)
 
 static const struct conf_key global_keys[] = {
 	{ "database",	1, 1, 0, g_database },
+	{ "secrets",	1, 1, 0, g_secrets },
 	{ "rrd-dir",	1, 1, 0, g_rrd_dir },
 	{ "rrdcached",	1, 1, 0, g_rrdcached },
 	{ "user",	1, 1, 0, g_user },
@@ -836,13 +848,16 @@ static void
 h_community(struct build *b, void *obj, const struct conf_node *c)
 {
 	struct host_build	*hb = obj;
+	const char		*v;
 
 	/* A secret: errors name the key, never the value. */
-	if (c->args[0][0] == '\0') {
+	if ((v = conf_secret(c->args[0], &c->argpos[0], b->err)) == NULL)
+		return;
+	if (v[0] == '\0') {
 		conf_error(b->err, &c->argpos[0], "'community' must not be empty");
 		return;
 	}
-	hb->host->snmp.community = xstrdup(c->args[0]);
+	hb->host->snmp.community = xstrdup(v);
 }
 
 static void
@@ -1048,6 +1063,20 @@ conf_build(struct conf_tree *tree, struct conf_err *err)
 	    sizeof(*b.tmpl_nodes));
 	b.host_nodes = xcalloc(count_children(&tree->root, "host"),
 	    sizeof(*b.host_nodes));
+	/* secrets first, so `secret:NAME` works wherever `secrets` is written */
+	secrets_clear();
+	for (i = 0; i < tree->root.nchildren; i++) {
+		const struct conf_node	*c = &tree->root.children[i];
+		char			*path;
+
+		if (strcmp(c->name, "secrets") != 0 || c->block || c->nargs != 1 ||
+		    c->args[0][0] == '\0')
+			continue;
+		path = abs_path(&c->argpos[0], c->args[0]);
+		secrets_load(path, &c->argpos[0], err);
+		free(path);
+		break;			/* a second one is reported as a duplicate */
+	}
 	walk(&b, global_keys, sizeof(global_keys) / sizeof(global_keys[0]),
 	    &tree->root, cfg, NULL);
 	if (cfg->database == NULL)
@@ -1095,6 +1124,7 @@ conf_build(struct conf_tree *tree, struct conf_err *err)
 
 	free(b.tmpl_nodes);
 	free(b.host_nodes);
+	secrets_clear();
 	if (err->count > 0) {
 		conf_free(cfg);
 		return NULL;

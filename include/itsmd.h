@@ -226,6 +226,22 @@ struct config	*conf_load(const char *path, struct conf_err *);
 struct config	*conf_build(struct conf_tree *, struct conf_err *);	/* takes the tree */
 void		 conf_free(struct config *);
 
+/*
+ * secrets.c: `secrets "FILE"` (global) names a file of `NAME "VALUE"` lines
+ * (same lexer), refused if group or others may read it.  Wherever a value
+ * may hold a secret (community, v3 keys, HTTP passwords and tokens), it may
+ * be written `secret:NAME`.  conf_build() loads the file before any other
+ * key, so order in the conf does not matter, and forgets it when done.
+ *   conf_secret: during conf_build() only (probe parse/finish included).
+ *     A value without the prefix is returned as is; `secret:NAME` gives the
+ *     secret's value.  The result lives until conf_build() returns: copy it.
+ *     NULL when the name is unknown or no secrets file is loaded, after
+ *     reporting that at pos (the name only, never a value).
+ */
+const char	*conf_secret(const char *value, const struct conf_pos *, struct conf_err *);
+int		 secrets_load(const char *path, const struct conf_pos *, struct conf_err *);
+void		 secrets_clear(void);	/* zeroes and frees what secrets_load read */
+
 /* ---------------------------------------------------------------- probes */
 /* One value from one run.  `ok` false means no data: UNKNOWN, never zero. */
 struct sample {
