@@ -448,6 +448,82 @@ g_timeout(struct build *b, void *obj, const struct conf_node *c)
 	b->timeout_node = c;
 }
 
+/* incident management: reopen-window, problem-after, spool-dir, spool-max-size */
+static void
+g_reopen_window(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct config	*cfg = obj;
+	uint64_t	 ms;
+
+	if (get_duration(b, c, &ms))
+		cfg->reopen_window_ms = ms;
+}
+
+/* `problem-after N in WINDOW`, or `problem-after off` */
+static void
+g_problem_after(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct config	*cfg = obj;
+	const char	*why;
+	uint64_t	 ms;
+	double		 n;
+
+	if (c->nargs == 1 && strcmp(c->args[0], "off") == 0) {
+		cfg->problem_count = 0;
+		return;
+	}
+	if (c->nargs != 3 || strcmp(c->args[1], "in") != 0) {
+		conf_error(b->err, &c->pos, "'problem-after' takes N in WINDOW "
+		    "(e.g. 3 in 7d) or off");
+		return;
+	}
+	if (conf_number(c->args[0], &n, &why) == -1 || n < 2 || n > 1000 ||
+	    n != (int)n) {
+		conf_error(b->err, &c->argpos[0], "bad count '%s' for 'problem-after': "
+		    "a whole number from 2 to 1000", c->args[0]);
+		return;
+	}
+	if (conf_duration_ms(c->args[2], &ms, &why) == -1)
+		ms = 0;
+	else if (ms == 0)
+		why = "must be more than 0";
+	if (ms == 0) {
+		conf_error(b->err, &c->argpos[2], "bad duration '%s' for "
+		    "'problem-after': %s", c->args[2], why);
+		return;
+	}
+	cfg->problem_count = (int)n;
+	cfg->problem_window_ms = ms;
+}
+
+static void
+g_spool_dir(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct config	*cfg = obj;
+
+	if (nonempty(b, c))
+		cfg->spool_dir = abs_path(&c->argpos[0], c->args[0]);
+}
+
+static void
+g_spool_max_size(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct config	*cfg = obj;
+	const char	*why;
+	uint64_t	 v;
+
+	if (conf_size_bytes(c->args[0], &v, &why) == -1)
+		v = 0;
+	else if (v < 4096)
+		why = "must be at least 4k";
+	if (v < 4096) {
+		conf_error(b->err, &c->argpos[0], "bad size '%s' for 'spool-max-size': %s",
+		    c->args[0], why);
+		return;
+	}
+	cfg->spool_max_bytes = v;
+}
+
 /* Templates and hosts are built after the whole global block is read, so
  * that `interval` may come after them and `use` may precede `template`. */
 static void
@@ -473,6 +549,10 @@ static const struct conf_key global_keys[] = {
 	{ "pidfile",	1, 1, 0, g_pidfile },
 	{ "log-level",	1, 1, 0, g_log_level },
 	{ "interval",	1, 1, 0, g_interval },
+	{ "reopen-window", 1, 1, 0, g_reopen_window },
+	{ "problem-after", 1, 3, 0, g_problem_after },
+	{ "spool-dir",	1, 1, 0, g_spool_dir },
+	{ "spool-max-size", 1, 1, 0, g_spool_max_size },
 	{ "timeout",	1, 1, 0, g_timeout },
 	{ "template",	1, 1, K_BLOCK | K_MULTI, g_template },
 	{ "host",	1, 1, K_BLOCK | K_MULTI, g_host },
@@ -1059,6 +1139,10 @@ conf_build(struct conf_tree *tree, struct conf_err *err)
 	cfg->log_level = LOG_INFO;
 	cfg->default_interval_ms = DEFAULT_INTERVAL_MS;
 	cfg->default_timeout_ms = DEFAULT_TIMEOUT_MS;
+	cfg->reopen_window_ms = 30 * 60 * 1000;
+	cfg->problem_count = 3;
+	cfg->problem_window_ms = 7 * 24 * 3600 * 1000ULL;
+	cfg->spool_max_bytes = 64 * 1024 * 1024;
 	b.tmpl_nodes = xcalloc(count_children(&tree->root, "template"),
 	    sizeof(*b.tmpl_nodes));
 	b.host_nodes = xcalloc(count_children(&tree->root, "host"),
@@ -1083,6 +1167,9 @@ conf_build(struct conf_tree *tree, struct conf_err *err)
 		cfg->database = xstrdup(DEFAULT_DATABASE);
 	if (cfg->rrd_dir == NULL)
 		cfg->rrd_dir = xstrdup(DEFAULT_RRD_DIR);
+	/* Inside rrd-dir by default: itsmd makes that one its own when it drops root. */
+	if (cfg->spool_dir == NULL)
+		cfg->spool_dir = xasprintf("%s/.itsmd-spool", cfg->rrd_dir);
 	if (cfg->user == NULL)
 		cfg->user = xstrdup(DEFAULT_USER);
 
@@ -1178,6 +1265,7 @@ conf_free(struct config *cfg)
 	free(cfg->rrdcached);
 	free(cfg->user);
 	free(cfg->pidfile);
+	free(cfg->spool_dir);
 	conf_tree_free(cfg->tree);
 	free(cfg);
 }

@@ -550,6 +550,13 @@ db_exec(const char *sql, int nparams, const char *const *params, db_cb cb, void 
 		db_kick();
 }
 
+/* Connected: a statement queued now goes out at once. */
+bool
+db_up(void)
+{
+	return db.state == DB_IDLE || db.state == DB_BUSY;
+}
+
 int
 db_pending(void)
 {

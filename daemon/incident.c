@@ -1,51 +1,51 @@
 /*
- * incident.c: turns check state changes into rows of the incidents table.
- * Each call is one idempotent statement queued on db.c; the partial unique
- * index in schema/001_incidents.sql keeps one open incident per host+check.
+ * incident.c: turns check state changes into the incident lifecycle in
+ * PostgreSQL.  Each change is one call of itsmd_change() (schema/002) with an
+ * idempotency key made here, spooled first (spool.c) and then queued on
+ * db.c, so a replay after an outage or a crash never applies it twice.
  */
 #include <inttypes.h>
+#include <search.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 #include "itsmd.h"
 
+#define DEFAULT_REOPEN_MS	(30 * 60 * 1000ULL)
+/* A refresh (same state, new summary) is dropped when this much waits. */
+#define REFRESH_MAX_PENDING	1000
+
 /*
  * Times are parameters taken when the state changed, not now() on the
- * server: a statement queued through a database outage keeps its true time.
- * The open row is updated first and a row inserted only when there is none,
- * so the id sequence is not spent on every poll of a long outage (an
- * INSERT ... ON CONFLICT draws an id each time) and incident numbers stay
- * consecutive.  A replay only bumps `updates`; the CASE keeps a stale
- * replay from overwriting a newer severity.
+ * server: a change queued through a database outage keeps its true time.
  */
-static const char sql_raise[] =
-	"WITH upd AS ("
-	" UPDATE incidents AS i SET"
-	"  severity = CASE WHEN to_timestamp($5::float8 / 1000) >= i.last_seen_at"
-	"   THEN $3 ELSE i.severity END,"
-	"  summary = CASE WHEN to_timestamp($5::float8 / 1000) >= i.last_seen_at"
-	"   THEN $4 ELSE i.summary END,"
-	"  last_seen_at = GREATEST(i.last_seen_at, to_timestamp($5::float8 / 1000)),"
-	"  updates = i.updates + 1"
-	" WHERE host = $1 AND check_name = $2 AND resolved_at IS NULL"
-	" RETURNING id, false AS opened"
-	"), ins AS ("
-	" INSERT INTO incidents"
-	"  (host, check_name, severity, summary, opened_at, last_seen_at)"
-	" SELECT $1, $2, $3, $4,"
-	"  to_timestamp($5::float8 / 1000), to_timestamp($5::float8 / 1000)"
-	" WHERE NOT EXISTS (SELECT 1 FROM upd)"
-	" ON CONFLICT (host, check_name) WHERE resolved_at IS NULL DO NOTHING"
-	" RETURNING id, true AS opened"
-	")"
-	" SELECT id, opened FROM upd UNION ALL SELECT id, opened FROM ins";
+static const char sql_change[] =
+	"SELECT incident_id, action, notify, priority FROM itsmd_change("
+	"$1, $2, $3, $4, $5, $6::float8, $7::int, $8::bool, $9::bool, $10, $11,"
+	" $12::float8, $13::int, $14::float8)";
+#define NPARAMS		14
 
-static const char sql_resolve[] =
-	"UPDATE incidents"
-	" SET resolved_at = GREATEST(to_timestamp($3::float8 / 1000), opened_at),"
-	"  resolution = $4"
-	" WHERE host = $1 AND check_name = $2 AND resolved_at IS NULL"
-	" RETURNING id";
+static const char sql_open[] =
+	"SELECT host, check_name FROM incidents WHERE resolved_at IS NULL";
+
+/*
+ * What was last sent for one check instance: a change that differs in any
+ * of these is a transition (keyed, spooled); one that differs only in its
+ * summary is a refresh of last_seen_at, sent without a key when the
+ * database keeps up and dropped otherwise.
+ */
+struct last_sent {
+	char		*host;
+	char		*check;
+	enum severity	 sev;
+	int		 priority;
+	bool		 flapping;
+	bool		 maintenance;
+	char		*parent;	/* "host\tcheck" or NULL */
+};
 
 /* Our copies: a reload may free the check before the database answers. */
 struct incident_job {
@@ -53,19 +53,31 @@ struct incident_job {
 	char		*check;
 	enum severity	 sev;
 	char		*summary;
+	uint64_t	 seq;		/* in the spool, or 0 */
+	bool		 keyed;
 };
 
-static struct incident_job *
-incident_job_new(const char *host, const char *check, enum severity sev,
-    const char *summary)
-{
-	struct incident_job	*ij = xcalloc(1, sizeof(*ij));
+static struct {
+	uint64_t	 reopen_ms;
+	int		 problem_n;
+	uint64_t	 problem_ms;
+	void		*sent;		/* tsearch tree of struct last_sent */
+	const struct checkset *checks;
+	uint64_t	 key_base;	/* random per run */
+	uint64_t	 key_next;
+	bool		 closing;
+} inc = { .reopen_ms = DEFAULT_REOPEN_MS, .problem_n = 3,
+    .problem_ms = 7 * 24 * 3600 * 1000ULL };
 
-	ij->host = xstrdup(host);
-	ij->check = xstrdup(check);
-	ij->sev = sev;
-	ij->summary = xstrdup(summary != NULL ? summary : "");
-	return ij;
+static int
+sent_cmp(const void *a, const void *b)
+{
+	const struct last_sent	*x = a, *y = b;
+	int			 c;
+
+	if ((c = strcmp(x->host, y->host)) != 0)
+		return c;
+	return strcmp(x->check, y->check);
 }
 
 static void
@@ -77,86 +89,277 @@ incident_job_free(struct incident_job *ij)
 	free(ij);
 }
 
-/* db.c has already logged a failed statement; we only free our copies. */
+/*
+ * Unique across runs without coordination: 64 random bits drawn at start
+ * and a counter.
+ */
 static void
-incident_raised(void *arg, const struct pg_result *res, const char *error)
+incident_key(char *buf, size_t len)
 {
-	struct incident_job	*ij = arg;
-	const char		*id, *opened;
-
-	if (error == NULL && db_ntuples(res) == 1) {
-		id = db_value(res, 0, 0);
-		opened = db_value(res, 0, 1);
-		if (opened != NULL && opened[0] == 't')
-			log_info("incident #%s opened: %s/%s %s: %s", id,
-			    ij->host, ij->check, severity_name(ij->sev), ij->summary);
-		else
-			log_debug("incident #%s updated: %s/%s %s: %s", id,
-			    ij->host, ij->check, severity_name(ij->sev), ij->summary);
-	}
-	incident_job_free(ij);
+	snprintf(buf, len, "%016" PRIx64 "-%" PRIu64, inc.key_base, ++inc.key_next);
 }
 
 static void
-incident_resolved(void *arg, const struct pg_result *res, const char *error)
+incident_done(void *arg, const struct pg_result *res, const char *error)
 {
 	struct incident_job	*ij = arg;
+	const char		*id, *action, *notify;
 
-	if (error == NULL)
-		for (int i = 0; i < db_ntuples(res); i++)
-			log_info("incident #%s resolved: %s/%s: %s",
-			    db_value(res, i, 0), ij->host, ij->check, ij->summary);
+	/* At shutdown the change stays in the spool for the next run. */
+	if (inc.closing && res == NULL) {
+		incident_job_free(ij);
+		return;
+	}
+	/* An SQL error would fail again on replay: it counts as taken. */
+	spool_committed(ij->seq);
+	if (error != NULL || db_ntuples(res) != 1) {
+		incident_job_free(ij);
+		return;
+	}
+	id = db_value(res, 0, 0);
+	action = db_value(res, 0, 1);
+	notify = db_value(res, 0, 2);
+	(void)notify;
+	if (action == NULL)
+		action = "?";
+	if (strcmp(action, "opened") == 0 || strcmp(action, "reopened") == 0)
+		log_info("incident #%s %s: %s/%s %s: %s", id, action, ij->host, ij->check,
+		    severity_name(ij->sev), ij->summary);
+	else if (strcmp(action, "resolved") == 0)
+		log_info("incident #%s resolved: %s/%s: %s", id, ij->host, ij->check,
+		    ij->summary);
+	else if (strcmp(action, "attached") == 0 && ij->keyed)
+		log_info("incident #%s: %s/%s attached as an affected CI (%s)", id,
+		    ij->host, ij->check, severity_name(ij->sev));
+	else if (strcmp(action, "suppressed") == 0 && ij->keyed)
+		log_info("%s/%s: %s in maintenance; no incident", ij->host, ij->check,
+		    severity_name(ij->sev));
+	else
+		log_debug("incident %s %s: %s/%s %s", id != NULL ? id : "-", action,
+		    ij->host, ij->check, severity_name(ij->sev));
 	incident_job_free(ij);
+}
+
+/* Queue one itsmd_change() call; params[0] is the key or NULL. */
+static void
+incident_send(const char *const *params, uint64_t seq, enum severity sev)
+{
+	struct incident_job	*ij = xcalloc(1, sizeof(*ij));
+
+	ij->host = xstrdup(params[1]);
+	ij->check = xstrdup(params[2]);
+	ij->summary = xstrdup(params[4] != NULL ? params[4] : "");
+	ij->sev = sev;
+	ij->seq = seq;
+	ij->keyed = params[0] != NULL;
+	db_exec(sql_change, NPARAMS, params, incident_done, ij);
+}
+
+static enum severity
+severity_parse(const char *s)
+{
+	for (enum severity v = SEV_OK; v <= SEV_UNKNOWN; v++)
+		if (s != NULL && strcmp(s, severity_name(v)) == 0)
+			return v;
+	return SEV_UNKNOWN;
+}
+
+/* A record a previous run spooled: it goes first, as it was. */
+static void
+incident_replay(uint64_t seq, char **params, int n, void *arg)
+{
+	(void)arg;
+	if (n != NPARAMS || params[1] == NULL || params[2] == NULL) {
+		log_warnx("spool: record %" PRIu64 " has %d fields, not %d; skipped",
+		    seq, n, NPARAMS);
+		return;
+	}
+	incident_send((const char *const *)params, seq, severity_parse(params[3]));
+}
+
+static void
+incident_windows(const struct config *cfg)
+{
+	inc.reopen_ms = cfg->reopen_window_ms;
+	inc.problem_n = cfg->problem_count;
+	inc.problem_ms = cfg->problem_window_ms;
+}
+
+void
+incident_init(struct event_base *base, const struct config *cfg)
+{
+	(void)base;
+	if (getrandom(&inc.key_base, sizeof(inc.key_base), GRND_NONBLOCK) !=
+	    sizeof(inc.key_base))
+		inc.key_base = wall_ms() ^ ((uint64_t)getpid() << 40);
+	incident_windows(cfg);
+	if (cfg->spool_dir == NULL)
+		log_warnx("no spool-dir: incident changes waiting for PostgreSQL are "
+		    "lost if itsmd stops");
+	else if (spool_open(cfg->spool_dir, cfg->spool_max_bytes, incident_replay,
+	    NULL) == -1)
+		log_warnx("spool %s cannot be used: incident changes waiting for "
+		    "PostgreSQL are lost if itsmd stops", cfg->spool_dir);
+}
+
+void
+incident_reconfigure(const struct config *cfg)
+{
+	incident_windows(cfg);
+}
+
+/* "probe" or "probe[row]": is HOST/PROBE a check of the running conf? */
+static bool
+incident_check_exists(const char *host, const char *check)
+{
+	char		*key;
+	size_t		 n = strcspn(check, "[");
+	bool		 found;
+
+	key = xasprintf("%s/%.*s", host, (int)n, check);
+	found = inc.checks != NULL && checks_find(inc.checks, key) != NULL;
+	free(key);
+	return found;
+}
+
+static void
+incident_reconciled(void *arg, const struct pg_result *res, const char *error)
+{
+	const char	*host, *check;
+	int		 n = 0;
+
+	(void)arg;
+	if (error != NULL || inc.closing)
+		return;
+	for (int i = 0; i < db_ntuples(res); i++) {
+		host = db_value(res, i, 0);
+		check = db_value(res, i, 1);
+		if (host == NULL || check == NULL || strcmp(host, "itsmd") == 0 ||
+		    incident_check_exists(host, check))
+			continue;
+		incident_change(&(struct incident_change){ .host = host, .check = check,
+		    .sev = SEV_OK, .summary = "check no longer in the configuration" });
+		n++;
+	}
+	if (n > 0)
+		log_info("reconcile: %d open incidents of checks no longer configured "
+		    "resolved", n);
 }
 
 /*
- * The one way in.  Priority, flapping, maintenance and parents are carried
- * but not yet stored: the incident-management work gives them columns.
+ * Open incidents of checks still configured are settled by their first
+ * evaluation (state INC_UNKNOWN); the others are resolved here.
  */
+void
+incident_reconcile(const struct checkset *cs)
+{
+	bool	first = inc.checks == NULL;
+
+	inc.checks = cs;
+	if (first)
+		db_exec(sql_open, 0, NULL, incident_reconciled, NULL);
+}
+
+void
+incident_shutdown(void)
+{
+	inc.closing = true;
+	inc.checks = NULL;
+	spool_close();
+}
+
+/* Is ch the same as what was last sent?  Records it if not. */
+static bool
+incident_is_refresh(const struct incident_change *ch)
+{
+	struct last_sent	 probe = { .host = (char *)ch->host, .check = (char *)ch->check };
+	struct last_sent	*ls, **slot;
+	char			*parent = NULL;
+
+	if (ch->parent_host != NULL)
+		parent = xasprintf("%s\t%s", ch->parent_host,
+		    ch->parent_check != NULL ? ch->parent_check : "");
+	slot = tsearch(&probe, &inc.sent, sent_cmp);
+	if (slot == NULL)
+		fatalx("incident: out of memory");
+	ls = *slot;
+	if (ls == &probe) {
+		ls = xcalloc(1, sizeof(*ls));
+		ls->host = xstrdup(ch->host);
+		ls->check = xstrdup(ch->check);
+		*slot = ls;
+	} else if (ls->sev == ch->sev && ls->priority == ch->priority &&
+	    ls->flapping == ch->flapping && ls->maintenance == ch->maintenance &&
+	    ((ls->parent == NULL && parent == NULL) ||
+	    (ls->parent != NULL && parent != NULL && strcmp(ls->parent, parent) == 0))) {
+		free(parent);
+		return true;
+	}
+	ls->sev = ch->sev;
+	ls->priority = ch->priority;
+	ls->flapping = ch->flapping;
+	ls->maintenance = ch->maintenance;
+	free(ls->parent);
+	ls->parent = parent;
+	return false;
+}
+
 void
 incident_change(const struct incident_change *ch)
 {
-	if (ch->sev == SEV_OK)
-		incident_resolve(ch->host, ch->check, ch->summary);
-	else
-		incident_raise(ch->host, ch->check, ch->sev, ch->summary);
+	const char	*params[NPARAMS];
+	char		 key[48], when[24], prio[8], reopen[24], pn[12], pw[24];
+	uint64_t	 seq = 0;
+	bool		 refresh;
+
+	if (inc.closing)
+		return;
+	refresh = incident_is_refresh(ch);
+	if (refresh && (ch->sev == SEV_OK || !db_up() ||
+	    db_pending() > REFRESH_MAX_PENDING))
+		return;
+	snprintf(when, sizeof(when), "%" PRIu64, ch->when_ms != 0 ? ch->when_ms : wall_ms());
+	snprintf(prio, sizeof(prio), "%d", ch->priority);
+	snprintf(reopen, sizeof(reopen), "%.3f", inc.reopen_ms / 1000.0);
+	snprintf(pn, sizeof(pn), "%d", inc.problem_n);
+	snprintf(pw, sizeof(pw), "%.3f", inc.problem_ms / 1000.0);
+	if (!refresh)
+		incident_key(key, sizeof(key));
+	params[0] = refresh ? NULL : key;
+	params[1] = ch->host;
+	params[2] = ch->check;
+	params[3] = severity_name(ch->sev);
+	params[4] = ch->summary != NULL ? ch->summary : "";
+	params[5] = when;
+	params[6] = prio;
+	params[7] = ch->flapping ? "t" : "f";
+	params[8] = ch->maintenance ? "t" : "f";
+	params[9] = ch->parent_host;
+	params[10] = ch->parent_host != NULL ? ch->parent_check : NULL;
+	params[11] = reopen;
+	params[12] = pn;
+	params[13] = pw;
+	if (!refresh)
+		seq = spool_append(params, NPARAMS);
+	incident_send(params, seq, ch->sev);
 }
 
 void
 incident_raise(const char *host, const char *check, enum severity sev,
     const char *summary)
 {
-	struct incident_job	*ij;
-	char			 when[24];
-	const char		*params[5];
-
 	if (sev == SEV_OK) {
 		/* The table has no "ok" incidents; resolving is the other call. */
 		log_warnx("incident %s/%s: raise with severity ok ignored", host, check);
 		return;
 	}
-	ij = incident_job_new(host, check, sev, summary);
-	snprintf(when, sizeof(when), "%" PRIu64, wall_ms());
-	params[0] = ij->host;
-	params[1] = ij->check;
-	params[2] = severity_name(sev);
-	params[3] = ij->summary;
-	params[4] = when;
-	db_exec(sql_raise, 5, params, incident_raised, ij);
+	incident_change(&(struct incident_change){ .host = host, .check = check,
+	    .sev = sev, .summary = summary });
 }
 
 void
 incident_resolve(const char *host, const char *check, const char *summary)
 {
-	struct incident_job	*ij;
-	char			 when[24];
-	const char		*params[4];
-
-	ij = incident_job_new(host, check, SEV_OK, summary);
-	snprintf(when, sizeof(when), "%" PRIu64, wall_ms());
-	params[0] = ij->host;
-	params[1] = ij->check;
-	params[2] = when;
-	params[3] = ij->summary;
-	db_exec(sql_resolve, 4, params, incident_resolved, ij);
+	incident_change(&(struct incident_change){ .host = host, .check = check,
+	    .sev = SEV_OK, .summary = summary });
 }

@@ -87,6 +87,8 @@ reload(void)
 	checks_free(old);
 	conf_free(cfg);
 	cfg = ncfg;
+	incident_reconfigure(cfg);
+	incident_reconcile(checks);
 	for (size_t i = 0; i < checks->n; i++)
 		sched_add(checks->v[i]);
 	log_info("reloaded: %zu hosts, %zu checks", cfg->nhosts, checks->n);
@@ -237,10 +239,12 @@ main(int argc, char *argv[])
 	if (rrdw_start(cfg->rrd_dir, cfg->rrdcached) == -1)
 		fatalx("cannot start the RRD writer");
 	db_init(itsmd_base, cfg->database);
+	incident_init(itsmd_base, cfg);
 	if (probe_init_all(itsmd_base) == -1)
 		fatalx("cannot initialise the probes");
 	sched_init(itsmd_base);
 	start_checks();
+	incident_reconcile(checks);
 	log_info("itsmd %s started: %zu hosts, %zu checks, rrd in %s%s%s", ITSMD_VERSION,
 	    cfg->nhosts, checks->n, cfg->rrd_dir, cfg->rrdcached ? " via rrdcached " : "",
 	    cfg->rrdcached ? cfg->rrdcached : "");
@@ -251,6 +255,7 @@ main(int argc, char *argv[])
 	checks_free(checks);
 	probe_shutdown_all();
 	rrdw_stop();
+	incident_shutdown();
 	db_shutdown();
 	if (ev_stop_wait)
 		event_free(ev_stop_wait);

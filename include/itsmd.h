@@ -218,6 +218,12 @@ struct config {
 	size_t		 ntemplates;
 	struct host	*hosts;
 	size_t		 nhosts;
+	/* incident management (incident.c, spool.c) */
+	uint64_t	 reopen_window_ms;	/* reopen-window: a recurrence within it reopens */
+	int		 problem_count;		/* problem-after N in WINDOW; 0: no problems */
+	uint64_t	 problem_window_ms;
+	char		*spool_dir;		/* spool-dir: the write-ahead spool of changes */
+	uint64_t	 spool_max_bytes;	/* spool-max-size */
 	struct conf_tree *tree;		/* kept so conf_pos.file stays valid */
 };
 
@@ -436,6 +442,7 @@ typedef void (*db_cb)(void *arg, const struct pg_result *res, const char *error)
 void	db_init(struct event_base *, const char *conninfo);
 void	db_exec(const char *sql, int nparams, const char *const *params, db_cb, void *arg);
 int	db_pending(void);
+bool	db_up(void);		/* connected now */
 void	db_shutdown(void);
 /* accessors for callbacks, so callers need not include libpq */
 int		 db_ntuples(const struct pg_result *);
@@ -465,6 +472,31 @@ void	incident_change(const struct incident_change *);
 /* The older, narrower calls; both go through incident_change(). */
 void	incident_raise(const char *host, const char *check, enum severity, const char *summary);
 void	incident_resolve(const char *host, const char *check, const char *summary);
+/*
+ * incident_init: open the spool (replaying what a previous run left) before
+ * the checks start.  incident_reconcile: once the checks exist, resolve the
+ * open incidents of checks no longer in the conf (the others are settled by
+ * their first evaluation).  incident_reconfigure: windows on reload.
+ * incident_shutdown: before db_shutdown(); what is unwritten stays spooled.
+ */
+void	incident_init(struct event_base *, const struct config *);
+void	incident_reconcile(const struct checkset *);
+void	incident_reconfigure(const struct config *);
+void	incident_shutdown(void);
+
+/* ---------------------------------------------------------------- spool.c */
+/*
+ * The write-ahead file of incident changes (a worker thread writes and
+ * fsyncs in batches).  spool_open hands each record a previous run left to
+ * replay(seq, params, n, arg) in order; params are freed after the call.
+ * spool_append returns the record's seq, or 0 if it was not spooled (full).
+ * spool_committed(seq): the database has everything up to seq.
+ */
+typedef void (*spool_replay_fn)(uint64_t seq, char **params, int n, void *arg);
+int	 spool_open(const char *dir, uint64_t max_bytes, spool_replay_fn, void *arg);
+uint64_t spool_append(const char *const *params, int n);
+void	 spool_committed(uint64_t seq);
+void	 spool_close(void);
 
 /* ----------------------------------------------------------- daemon main */
 extern struct event_base *itsmd_base;

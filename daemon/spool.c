@@ -1,0 +1,354 @@
+/*
+ * spool.c: the write-ahead file of incident changes.  Every change is
+ * appended here before (and while) it waits for PostgreSQL, so neither an
+ * outage nor a crash loses it; once the database has taken everything
+ * appended, the file is truncated.  A worker thread writes and fsyncs in
+ * batches: the loop only hands records over.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "itsmd.h"
+
+#define SPOOL_FILE	"incidents.spool"
+#define SPOOL_MAGIC	0x31505349u	/* "ISP1" little-endian */
+#define SPOOL_NULL	0xffffffffu
+#define SPOOL_HDR	12		/* magic, payload length, crc32 */
+
+/* One thing for the worker: a framed record to append, or a truncation. */
+struct spool_op {
+	struct spool_op	*next;
+	char		*buf;		/* NULL: truncate */
+	size_t		 len;
+};
+
+static struct {
+	char		*path;
+	int		 fd;
+	uint64_t	 max_bytes;
+	bool		 running;
+
+	/* loop side */
+	uint64_t	 seq;		/* last appended */
+	uint64_t	 size;		/* bytes appended since the last truncation */
+	bool		 full_logged;
+
+	/* shared with the worker */
+	pthread_t	 thread;
+	pthread_mutex_t	 mtx;
+	pthread_cond_t	 cond;
+	struct spool_op	*head, *tail;
+	bool		 stop;
+} sp = { .fd = -1, .mtx = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+static uint32_t
+crc32(const unsigned char *p, size_t n)
+{
+	uint32_t	c = 0xffffffffu;
+
+	while (n-- > 0) {
+		c ^= *p++;
+		for (int k = 0; k < 8; k++)
+			c = (c >> 1) ^ (0xedb88320u & -(c & 1));
+	}
+	return ~c;
+}
+
+static void
+put32(unsigned char *p, uint32_t v)
+{
+	memcpy(p, &v, 4);
+}
+
+static uint32_t
+get32(const unsigned char *p)
+{
+	uint32_t	v;
+
+	memcpy(&v, p, 4);
+	return v;
+}
+
+/* Frame: header, then nparams and each parameter as length + bytes. */
+static char *
+spool_frame(const char *const *params, int n, size_t *lenp)
+{
+	size_t		 plen = 4, len;
+	unsigned char	*b, *p;
+
+	for (int i = 0; i < n; i++)
+		plen += 4 + (params[i] != NULL ? strlen(params[i]) : 0);
+	len = SPOOL_HDR + plen;
+	b = xmalloc(len);
+	p = b + SPOOL_HDR;
+	put32(p, (uint32_t)n);
+	p += 4;
+	for (int i = 0; i < n; i++) {
+		if (params[i] == NULL) {
+			put32(p, SPOOL_NULL);
+			p += 4;
+			continue;
+		}
+		size_t	l = strlen(params[i]);
+		put32(p, (uint32_t)l);
+		memcpy(p + 4, params[i], l);
+		p += 4 + l;
+	}
+	put32(b, SPOOL_MAGIC);
+	put32(b + 4, (uint32_t)plen);
+	put32(b + 8, crc32(b + SPOOL_HDR, plen));
+	*lenp = len;
+	return (char *)b;
+}
+
+/* Parse one payload into params; -1 if it does not hold together. */
+static int
+spool_unframe(const unsigned char *p, size_t len, char ***paramsp, int *np)
+{
+	const unsigned char	*end = p + len;
+	uint32_t		 n, l;
+	char			**v;
+
+	if (len < 4 || (n = get32(p)) > 64)
+		return -1;
+	p += 4;
+	v = xcalloc(n > 0 ? n : 1, sizeof(*v));
+	for (uint32_t i = 0; i < n; i++) {
+		if (end - p < 4)
+			goto bad;
+		l = get32(p);
+		p += 4;
+		if (l == SPOOL_NULL)
+			continue;
+		if ((size_t)(end - p) < l)
+			goto bad;
+		v[i] = xmalloc(l + 1);
+		memcpy(v[i], p, l);
+		v[i][l] = '\0';
+		p += l;
+	}
+	if (p != end)
+		goto bad;
+	*paramsp = v;
+	*np = (int)n;
+	return 0;
+bad:
+	for (uint32_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+	return -1;
+}
+
+static bool
+spool_write_all(const char *buf, size_t len)
+{
+	ssize_t	n;
+
+	while (len > 0) {
+		if ((n = write(sp.fd, buf, len)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return false;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+/*
+ * The worker: take everything queued, write it, fsync once per batch.  A
+ * truncation waits for the appends queued before it, which is all the loop
+ * asked to be gone.
+ */
+static void *
+spool_worker(void *arg)
+{
+	struct spool_op	*ops, *op;
+	bool		 dirty, failed_logged = false;
+
+	(void)arg;
+	for (;;) {
+		pthread_mutex_lock(&sp.mtx);
+		while (sp.head == NULL && !sp.stop)
+			pthread_cond_wait(&sp.cond, &sp.mtx);
+		ops = sp.head;
+		sp.head = sp.tail = NULL;
+		pthread_mutex_unlock(&sp.mtx);
+		if (ops == NULL)
+			break;		/* stop, and nothing left */
+
+		dirty = false;
+		while ((op = ops) != NULL) {
+			ops = op->next;
+			if (op->buf != NULL) {
+				if (!spool_write_all(op->buf, op->len)) {
+					if (!failed_logged)
+						log_warn("spool %s: write failed; changes kept in "
+						    "memory only", sp.path);
+					failed_logged = true;
+				} else
+					dirty = true;
+				free(op->buf);
+			} else {
+				if (ftruncate(sp.fd, 0) == -1)
+					log_warn("spool %s: cannot truncate", sp.path);
+				dirty = true;
+			}
+			free(op);
+		}
+		if (dirty && fdatasync(sp.fd) == -1)
+			log_warn("spool %s: fsync", sp.path);
+	}
+	return NULL;
+}
+
+static void
+spool_post(struct spool_op *op)
+{
+	pthread_mutex_lock(&sp.mtx);
+	if (sp.tail != NULL)
+		sp.tail->next = op;
+	else
+		sp.head = op;
+	sp.tail = op;
+	pthread_cond_signal(&sp.cond);
+	pthread_mutex_unlock(&sp.mtx);
+}
+
+/*
+ * Read what a previous run left (at start, before the loop runs), hand each
+ * record to replay() in order, and start the worker.  A torn record at the
+ * end (a crash in the middle of a write) is cut off with a warning.
+ */
+int
+spool_open(const char *dir, uint64_t max_bytes, spool_replay_fn replay, void *arg)
+{
+	struct stat	 st;
+	unsigned char	*buf = NULL, *p;
+	size_t		 len = 0, good = 0, nrec = 0;
+	ssize_t		 n;
+	char		**params;
+	int		 np;
+
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		log_warn("spool directory %s", dir);
+		return -1;
+	}
+	sp.path = xasprintf("%s/%s", dir, SPOOL_FILE);
+	if ((sp.fd = open(sp.path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) == -1) {
+		log_warn("spool %s", sp.path);
+		free(sp.path);
+		sp.path = NULL;
+		return -1;
+	}
+	sp.max_bytes = max_bytes;
+	if (fstat(sp.fd, &st) == 0 && st.st_size > 0) {
+		buf = xmalloc((size_t)st.st_size);
+		while (len < (size_t)st.st_size &&
+		    (n = pread(sp.fd, buf + len, (size_t)st.st_size - len, (off_t)len)) > 0)
+			len += (size_t)n;
+	}
+	for (p = buf; len - good >= SPOOL_HDR; ) {
+		uint32_t	plen = get32(p + 4);
+
+		if (get32(p) != SPOOL_MAGIC || len - good - SPOOL_HDR < plen ||
+		    crc32(p + SPOOL_HDR, plen) != get32(p + 8) ||
+		    spool_unframe(p + SPOOL_HDR, plen, &params, &np) == -1)
+			break;
+		sp.seq++;
+		replay(sp.seq, params, np, arg);
+		for (int i = 0; i < np; i++)
+			free(params[i]);
+		free(params);
+		good += SPOOL_HDR + plen;
+		p += SPOOL_HDR + plen;
+		nrec++;
+	}
+	if (good < len) {
+		log_warnx("spool %s: %zu bytes after record %zu are torn or damaged; cut off",
+		    sp.path, len - good, nrec);
+		if (ftruncate(sp.fd, (off_t)good) == -1)
+			log_warn("spool %s: cannot cut off", sp.path);
+	}
+	free(buf);
+	sp.size = good;
+	if (nrec > 0)
+		log_info("spool %s: replaying %zu changes", sp.path, nrec);
+	if (pthread_create(&sp.thread, NULL, spool_worker, NULL) != 0) {
+		log_warnx("spool %s: cannot start the writer thread", sp.path);
+		close(sp.fd);
+		sp.fd = -1;
+		return -1;
+	}
+	sp.running = true;
+	return 0;
+}
+
+/*
+ * Queue one record.  Returns its sequence number, or 0 when it is not
+ * spooled (no spool, or spool-max-size reached: said loudly, once per fill).
+ */
+uint64_t
+spool_append(const char *const *params, int n)
+{
+	struct spool_op	*op;
+
+	if (!sp.running)
+		return 0;
+	op = xcalloc(1, sizeof(*op));
+	op->buf = spool_frame(params, n, &op->len);
+	if (sp.max_bytes > 0 && sp.size + op->len > sp.max_bytes) {
+		if (!sp.full_logged)
+			log_warnx("spool %s is full (spool-max-size %" PRIu64 " bytes): "
+			    "changes from now on are kept in memory only and are lost if "
+			    "itsmd stops before PostgreSQL returns", sp.path, sp.max_bytes);
+		sp.full_logged = true;
+		free(op->buf);
+		free(op);
+		return 0;
+	}
+	sp.size += op->len;
+	spool_post(op);
+	return ++sp.seq;
+}
+
+/*
+ * The database has taken record seq and, the queue being in order, all
+ * before it.  When that is the last one appended, the file can go.
+ */
+void
+spool_committed(uint64_t seq)
+{
+	if (!sp.running || seq == 0 || seq != sp.seq || sp.size == 0)
+		return;
+	spool_post(xcalloc(1, sizeof(struct spool_op)));
+	sp.size = 0;
+	if (sp.full_logged)
+		log_info("spool %s: PostgreSQL has caught up; spooling again", sp.path);
+	sp.full_logged = false;
+}
+
+/* Write and fsync what is queued, then stop the worker. */
+void
+spool_close(void)
+{
+	if (!sp.running)
+		return;
+	pthread_mutex_lock(&sp.mtx);
+	sp.stop = true;
+	pthread_cond_signal(&sp.cond);
+	pthread_mutex_unlock(&sp.mtx);
+	pthread_join(sp.thread, NULL);
+	close(sp.fd);
+	sp.fd = -1;
+	sp.running = false;
+	free(sp.path);
+	sp.path = NULL;
+}
