@@ -2,12 +2,16 @@
  * http.c: the HTTP probe.  One curl multi handle rides the libevent loop the
  * hiperfifo way (socket and timer callbacks, curl_multi_socket_action); each
  * check keeps one easy handle in check->probe_state, reused run after run.
+ * A run yields timings, status, size and, for https, days until the
+ * server certificate expires; body and header checks judge what came back.
  */
 #include <sys/queue.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <inttypes.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,27 +22,69 @@
 #include "itsmd.h"
 
 #define HTTP_MAX_REDIRS		5
+#define HTTP_MAX_REDIRS_LIMIT	50
 #define HTTP_DEFAULT_EXPECT	"200-399"
 #define HTTP_DEFAULT_MAX_BODY	(1024 * 1024)
 #define HTTP_CODE_MIN		100
 #define HTTP_CODE_MAX		599
 /* One bit per status code 0..599; codes below 100 are never set. */
 #define HTTP_EXPECT_BYTES	((HTTP_CODE_MAX + 8) / 8)
+/* A reused connection has no handshake to read the certificate from: ask
+ * for a fresh one this often, so a renewed certificate is seen. */
+#define HTTP_CERT_RECHECK_MS	(60 * 60 * 1000)
+#define HTTP_NSECRETS		6
 
-enum http_metric { HM_TIME, HM_STATUS, HM_SIZE, HM__COUNT };
+/*
+ * Metrics, in this order: `time` stays first so that a threshold without a
+ * metric name means the total time.  dns, connect and tls are the lengths
+ * of those phases; ttfb and time count from the start of the run.
+ * cert-days only exists for https urls.
+ */
+enum http_metric {
+	HM_TIME, HM_STATUS, HM_SIZE, HM_DNS, HM_CONNECT, HM_TLS, HM_TTFB, HM_CERT_DAYS,
+	HM__COUNT
+};
 /* The kind's keys, in the order of http_keys[]. */
-enum http_keyid { HK_URL, HK_EXPECT, HK_METHOD, HK_VERIFY, HK_MAXBODY, HK_FOLLOW, HK__COUNT };
+enum http_keyid {
+	HK_URL, HK_EXPECT, HK_METHOD, HK_VERIFY, HK_MAXBODY, HK_FOLLOW, HK_MAXREDIRS,
+	HK_HEADER, HK_BODY, HK_CONTAINS, HK_NOT_CONTAINS, HK_REGEX, HK_NOT_REGEX,
+	HK_EXPECT_HEADER, HK_IPVERSION, HK_SOURCE, HK_PROXY, HK_CAFILE, HK_AUTH,
+	HK__COUNT
+};
+
+/* A compiled POSIX extended regular expression and its text. */
+struct http_re {
+	char	*text;
+	regex_t	 re;
+};
 
 /* Kind settings of one probe_def (def->priv); immutable once finished. */
 struct http_def {
 	char		*url;		/* may hold userinfo: handed to curl only */
-	char		*secrets[3];	/* userinfo, user, password: scrubbed from reasons */
+	bool		 https;
+	/* userinfo, user, password of url and proxy, auth secret: scrubbed from reasons */
+	char		*secrets[HTTP_NSECRETS];
 	unsigned char	 expect[HTTP_EXPECT_BYTES];
 	char		*expect_text;	/* as written, for "expected ..." */
+	char		*method;	/* NULL: GET, or POST when a body is given */
 	bool		 head;
+	struct curl_slist *headers;
+	char		*body;
 	bool		 verify_tls;
+	char		*ca_file;
 	uint64_t	 max_body;
 	bool		 follow;
+	long		 max_redirs;
+	char		*contains, *not_contains;
+	struct http_re	*regex, *not_regex;
+	char		*hdr_name;	/* expect-header NAME REGEX */
+	struct http_re	*hdr_re;
+	long		 ipresolve;
+	char		*interface;	/* "host!ADDR" for CURLOPT_INTERFACE */
+	char		*proxy;
+	long		 authtype;	/* CURLAUTH_NONE, _BASIC or _BEARER */
+	char		*auth_user;
+	char		*auth_secret;	/* password or token */
 	/* where each key was first given, to report duplicates */
 	struct conf_pos	 seen[HK__COUNT];
 	bool		 have[HK__COUNT];
@@ -57,6 +103,16 @@ struct http_state {
 	uint64_t		 max_body;
 	bool			 overflow;
 	bool			 in_multi;
+	/* the body, kept only when the def matches on it (at most max_body) */
+	bool			 keep_body;
+	char			*body;
+	size_t			 body_len, body_cap;
+	/* expect-header: seen in the latest response's headers */
+	bool			 hdr_seen;
+	/* the server certificate's notAfter, from the latest handshake */
+	time_t			 not_after;
+	bool			 have_cert;
+	uint64_t		 cert_mono_ms;
 	LIST_ENTRY(http_state)	 entry;
 };
 
@@ -167,6 +223,9 @@ http_def_get(struct probe_def *def)
 			fatalx("http: default expect-status: %s", why);
 		hd->verify_tls = true;
 		hd->max_body = HTTP_DEFAULT_MAX_BODY;
+		hd->max_redirs = HTTP_MAX_REDIRS;
+		hd->ipresolve = CURL_IPRESOLVE_WHATEVER;
+		hd->authtype = CURLAUTH_NONE;
 		def->priv = hd;
 	}
 	return hd;
@@ -184,6 +243,45 @@ parse_bool(const char *s, bool *v)
 	return 0;
 }
 
+static void
+add_secret(struct http_def *hd, const char *s)
+{
+	for (size_t i = 0; i < HTTP_NSECRETS; i++)
+		if (hd->secrets[i] == NULL) {
+			hd->secrets[i] = xstrdup(s);
+			return;
+		}
+	fatalx("http: more than %d secrets in one probe", HTTP_NSECRETS);
+}
+
+/*
+ * Remember the userinfo of a url (as written, still percent-encoded) and
+ * its decoded user and password, so run reasons can be scrubbed of them.
+ */
+static void
+note_userinfo(struct http_def *hd, CURLU *u, const char *arg)
+{
+	char		*user = NULL, *pass = NULL;
+	const char	*at, *slash, *start;
+
+	if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK && *user != '\0')
+		add_secret(hd, user);
+	if (curl_url_get(u, CURLUPART_PASSWORD, &pass, 0) == CURLUE_OK && *pass != '\0')
+		add_secret(hd, pass);
+	if ((start = strstr(arg, "://")) != NULL) {
+		start += 3;
+		slash = start + strcspn(start, "/?#");
+		at = memrchr(start, '@', slash - start);
+		if (at != NULL && at > start) {
+			char *ui = xasprintf("%.*s", (int)(at - start), start);
+			add_secret(hd, ui);
+			free(ui);
+		}
+	}
+	curl_free(user);
+	curl_free(pass);
+}
+
 /*
  * The URL must be http(s) with a host.  Userinfo is allowed (curl sends it
  * as basic auth) but is a secret: errors here never echo the URL, and its
@@ -195,8 +293,7 @@ set_url(struct http_def *hd, const struct conf_node *n, struct conf_err *err)
 	const char	*arg = n->args[0];
 	CURLU		*u;
 	CURLUcode	 uc;
-	char		*scheme = NULL, *user = NULL, *pass = NULL, *host = NULL;
-	const char	*at, *slash, *start;
+	char		*scheme = NULL, *host = NULL;
 	int		 rv = -1;
 
 	if ((u = curl_url()) == NULL)
@@ -216,23 +313,11 @@ set_url(struct http_def *hd, const struct conf_node *n, struct conf_err *err)
 		goto out;
 	}
 	hd->url = xstrdup(arg);
-	if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK && *user != '\0')
-		hd->secrets[1] = xstrdup(user);
-	if (curl_url_get(u, CURLUPART_PASSWORD, &pass, 0) == CURLUE_OK && *pass != '\0')
-		hd->secrets[2] = xstrdup(pass);
-	/* The raw (still percent-encoded) userinfo as written. */
-	if ((start = strstr(arg, "://")) != NULL) {
-		start += 3;
-		slash = start + strcspn(start, "/?#");
-		at = memrchr(start, '@', slash - start);
-		if (at != NULL && at > start)
-			hd->secrets[0] = xasprintf("%.*s", (int)(at - start), start);
-	}
+	hd->https = strcmp(scheme, "https") == 0;
+	note_userinfo(hd, u, arg);
 	rv = 0;
  out:
 	curl_free(scheme);
-	curl_free(user);
-	curl_free(pass);
 	curl_free(host);
 	curl_url_cleanup(u);
 	return rv;
@@ -255,15 +340,19 @@ set_expect(struct http_def *hd, const struct conf_node *n, struct conf_err *err)
 static int
 set_method(struct http_def *hd, const struct conf_node *n, struct conf_err *err)
 {
-	if (strcmp(n->args[0], "GET") == 0)
-		hd->head = false;
-	else if (strcmp(n->args[0], "HEAD") == 0)
-		hd->head = true;
-	else {
-		conf_error(err, &n->argpos[0], "bad method '%s': GET or HEAD", n->args[0]);
-		return -1;
-	}
-	return 0;
+	static const char *const methods[] = {
+		"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS",
+	};
+
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+		if (strcmp(n->args[0], methods[i]) == 0) {
+			hd->method = xstrdup(methods[i]);
+			hd->head = i == 1;
+			return 0;
+		}
+	conf_error(err, &n->argpos[0], "bad method '%s': GET, HEAD, POST, PUT, DELETE, "
+	    "PATCH or OPTIONS", n->args[0]);
+	return -1;
 }
 
 static int
@@ -285,6 +374,11 @@ set_max_body(struct http_def *hd, const struct conf_node *n, struct conf_err *er
 		conf_error(err, &n->argpos[0], "bad size '%s' for 'max-body': %s", n->args[0], why);
 		return -1;
 	}
+	if (hd->max_body == 0 || hd->max_body > (uint64_t)1 << 30) {
+		conf_error(err, &n->argpos[0], "bad size '%s' for 'max-body': 1 to 1G",
+		    n->args[0]);
+		return -1;
+	}
 	return 0;
 }
 
@@ -298,47 +392,299 @@ set_follow(struct http_def *hd, const struct conf_node *n, struct conf_err *err)
 	return 0;
 }
 
+static int
+set_max_redirs(struct http_def *hd, const struct conf_node *n, struct conf_err *err)
+{
+	char	*end;
+	long	 v;
+
+	errno = 0;
+	v = strtol(n->args[0], &end, 10);
+	if (n->args[0][0] < '0' || n->args[0][0] > '9' || *end != '\0' || errno != 0 ||
+	    v > HTTP_MAX_REDIRS_LIMIT) {
+		conf_error(err, &n->argpos[0], "bad max-redirects '%s': 0 to %d", n->args[0],
+		    HTTP_MAX_REDIRS_LIMIT);
+		return -1;
+	}
+	hd->max_redirs = v;
+	return 0;
+}
+
+/* `header "Name: value"`: sent as written; may repeat. */
+static int
+set_header(struct http_def *hd, const struct conf_node *n, struct conf_err *err)
+{
+	const char		*h = n->args[0], *colon = strchr(h, ':');
+	struct curl_slist	*l;
+
+	if (colon == NULL || colon == h || strpbrk(h, "\r\n") != NULL ||
+	    strcspn(h, " \t") < (size_t)(colon - h)) {
+		conf_error(err, &n->argpos[0], "bad header: write \"Name: value\" on one line");
+		return -1;
+	}
+	if ((l = curl_slist_append(hd->headers, h)) == NULL)
+		fatalx("http: out of memory");
+	hd->headers = l;
+	return 0;
+}
+
+static int
+set_body(struct http_def *hd, const struct conf_node *n, struct conf_err *err)
+{
+	(void)err;
+	hd->body = xstrdup(n->args[0]);
+	return 0;
+}
+
+static int
+set_text(char **dst, const struct conf_node *n, struct conf_err *err)
+{
+	if (n->args[0][0] == '\0') {
+		conf_error(err, &n->argpos[0], "'%s' must not be empty", n->name);
+		return -1;
+	}
+	*dst = xstrdup(n->args[0]);
+	return 0;
+}
+
+static int
+set_contains(struct http_def *hd, const struct conf_node *n, struct conf_err *err)
+{
+	return set_text(&hd->contains, n, err);
+}
+
+static int
+set_not_contains(struct http_def *hd, const struct conf_node *n, struct conf_err *err)
+{
+	return set_text(&hd->not_contains, n, err);
+}
+
+static void
+re_free(struct http_re *r)
+{
+	if (r == NULL)
+		return;
+	regfree(&r->re);
+	free(r->text);
+	free(r);
+}
+
+/* POSIX extended syntax; regcomp's own words say what is wrong. */
+static struct http_re *
+re_make(const char *text, int flags, const struct conf_pos *pos, struct conf_err *err)
+{
+	struct http_re	*r = xcalloc(1, sizeof(*r));
+	char		 why[128];
+	int		 rc;
+
+	if ((rc = regcomp(&r->re, text, REG_EXTENDED | REG_NOSUB | flags)) != 0) {
+		regerror(rc, &r->re, why, sizeof(why));
+		conf_error(err, pos, "bad regular expression '%s': %s", text, why);
+		free(r);
+		return NULL;
+	}
+	r->text = xstrdup(text);
+	return r;
+}
+
+static int
+set_regex(struct http_def *hd, const struct conf_node *n, struct conf_err *err)
+{
+	return (hd->regex = re_make(n->args[0], REG_NEWLINE, &n->argpos[0], err)) ? 0 : -1;
+}
+
+static int
+set_not_regex(struct http_def *hd, const struct conf_node *n, struct conf_err *err)
+{
+	return (hd->not_regex = re_make(n->args[0], REG_NEWLINE, &n->argpos[0], err)) ? 0 : -1;
+}
+
+/* `expect-header NAME REGEX`: some header NAME of the final response matches. */
+static int
+set_expect_header(struct http_def *hd, const struct conf_node *n, struct conf_err *err)
+{
+	if (n->args[0][0] == '\0' || strpbrk(n->args[0], ": \t\r\n") != NULL) {
+		conf_error(err, &n->argpos[0], "bad header name '%s'", n->args[0]);
+		return -1;
+	}
+	if ((hd->hdr_re = re_make(n->args[1], 0, &n->argpos[1], err)) == NULL)
+		return -1;
+	hd->hdr_name = xstrdup(n->args[0]);
+	return 0;
+}
+
+static int
+set_ip_version(struct http_def *hd, const struct conf_node *n, struct conf_err *err)
+{
+	if (strcmp(n->args[0], "4") == 0 || strcmp(n->args[0], "ipv4") == 0)
+		hd->ipresolve = CURL_IPRESOLVE_V4;
+	else if (strcmp(n->args[0], "6") == 0 || strcmp(n->args[0], "ipv6") == 0)
+		hd->ipresolve = CURL_IPRESOLVE_V6;
+	else if (strcmp(n->args[0], "any") == 0)
+		hd->ipresolve = CURL_IPRESOLVE_WHATEVER;
+	else {
+		conf_error(err, &n->argpos[0], "bad ip-version '%s': 4, 6 or any", n->args[0]);
+		return -1;
+	}
+	return 0;
+}
+
+/* An address, never an interface name: curl would resolve a name on the loop. */
+static int
+set_source(struct http_def *hd, const struct conf_node *n, struct conf_err *err)
+{
+	unsigned char	buf[sizeof(struct in6_addr)];
+
+	if (inet_pton(AF_INET, n->args[0], buf) != 1 &&
+	    inet_pton(AF_INET6, n->args[0], buf) != 1) {
+		conf_error(err, &n->argpos[0], "bad source-address '%s': an IPv4 or IPv6 "
+		    "address", n->args[0]);
+		return -1;
+	}
+	hd->interface = xasprintf("host!%s", n->args[0]);
+	return 0;
+}
+
+static int
+set_proxy(struct http_def *hd, const struct conf_node *n, struct conf_err *err)
+{
+	CURLU		*u;
+	CURLUcode	 uc;
+
+	if ((u = curl_url()) == NULL)
+		fatalx("http: out of memory");
+	if ((uc = curl_url_set(u, CURLUPART_URL, n->args[0], CURLU_GUESS_SCHEME)) != CURLUE_OK) {
+		conf_error(err, &n->argpos[0], "bad proxy: %s", curl_url_strerror(uc));
+		curl_url_cleanup(u);
+		return -1;
+	}
+	note_userinfo(hd, u, n->args[0]);
+	curl_url_cleanup(u);
+	hd->proxy = xstrdup(n->args[0]);
+	return 0;
+}
+
+/* Relative to the directory of the file that names it, like every conf path. */
+static int
+set_ca_file(struct http_def *hd, const struct conf_node *n, struct conf_err *err)
+{
+	const char	*path = n->args[0], *slash = strrchr(n->argpos[0].file, '/');
+
+	if (*path == '\0') {
+		conf_error(err, &n->argpos[0], "'ca-file' must not be empty");
+		return -1;
+	}
+	if (path[0] == '/' || slash == NULL)
+		hd->ca_file = xstrdup(path);
+	else
+		hd->ca_file = xasprintf("%.*s/%s", (int)(slash - n->argpos[0].file),
+		    n->argpos[0].file, path);
+	return 0;
+}
+
+/*
+ * `auth basic USER PASSWORD` or `auth bearer TOKEN`.  The password or token
+ * may be `secret:NAME` from the secrets file; either way it is scrubbed
+ * from every reason and never appears in an error.
+ */
+static int
+set_auth(struct http_def *hd, const struct conf_node *n, struct conf_err *err)
+{
+	const char	*v;
+	size_t		 want;
+
+	if (strcmp(n->args[0], "basic") == 0) {
+		hd->authtype = CURLAUTH_BASIC;
+		want = 3;
+	} else if (strcmp(n->args[0], "bearer") == 0) {
+		hd->authtype = CURLAUTH_BEARER;
+		want = 2;
+	} else {
+		conf_error(err, &n->argpos[0], "bad auth '%s': basic or bearer", n->args[0]);
+		return -1;
+	}
+	if (n->nargs != want) {
+		conf_error(err, &n->pos, "'auth %s' takes %s", n->args[0],
+		    want == 3 ? "a user and a password" : "a token");
+		return -1;
+	}
+	if ((v = conf_secret(n->args[want - 1], &n->argpos[want - 1], err)) == NULL)
+		return -1;
+	if (*v == '\0') {
+		conf_error(err, &n->argpos[want - 1], "the auth %s must not be empty",
+		    want == 3 ? "password" : "token");
+		return -1;
+	}
+	hd->auth_secret = xstrdup(v);
+	add_secret(hd, v);
+	if (want == 3)
+		hd->auth_user = xstrdup(n->args[1]);
+	return 0;
+}
+
 /* The keys of an http probe block, beyond the ones every probe has. */
 static const struct http_key {
 	const char	*name;
+	size_t		 minargs, maxargs;
+	bool		 multi;
 	int		(*set)(struct http_def *, const struct conf_node *, struct conf_err *);
 } http_keys[HK__COUNT] = {
-	[HK_URL] =	{ "url",		set_url },
-	[HK_EXPECT] =	{ "expect-status",	set_expect },
-	[HK_METHOD] =	{ "method",		set_method },
-	[HK_VERIFY] =	{ "verify-tls",		set_verify_tls },
-	[HK_MAXBODY] =	{ "max-body",		set_max_body },
-	[HK_FOLLOW] =	{ "follow-redirects",	set_follow },
+	[HK_URL] =		{ "url",		1, 1, false, set_url },
+	[HK_EXPECT] =		{ "expect-status",	1, 1, false, set_expect },
+	[HK_METHOD] =		{ "method",		1, 1, false, set_method },
+	[HK_VERIFY] =		{ "verify-tls",		1, 1, false, set_verify_tls },
+	[HK_MAXBODY] =		{ "max-body",		1, 1, false, set_max_body },
+	[HK_FOLLOW] =		{ "follow-redirects",	1, 1, false, set_follow },
+	[HK_MAXREDIRS] =	{ "max-redirects",	1, 1, false, set_max_redirs },
+	[HK_HEADER] =		{ "header",		1, 1, true, set_header },
+	[HK_BODY] =		{ "body",		1, 1, false, set_body },
+	[HK_CONTAINS] =		{ "body-contains",	1, 1, false, set_contains },
+	[HK_NOT_CONTAINS] =	{ "body-not-contains",	1, 1, false, set_not_contains },
+	[HK_REGEX] =		{ "body-regex",		1, 1, false, set_regex },
+	[HK_NOT_REGEX] =	{ "body-not-regex",	1, 1, false, set_not_regex },
+	[HK_EXPECT_HEADER] =	{ "expect-header",	2, 2, false, set_expect_header },
+	[HK_IPVERSION] =	{ "ip-version",		1, 1, false, set_ip_version },
+	[HK_SOURCE] =		{ "source-address",	1, 1, false, set_source },
+	[HK_PROXY] =		{ "proxy",		1, 1, false, set_proxy },
+	[HK_CAFILE] =		{ "ca-file",		1, 1, false, set_ca_file },
+	[HK_AUTH] =		{ "auth",		2, 3, false, set_auth },
 };
 
 static int
 http_parse(struct probe_def *def, const struct conf_node *n, struct conf_err *err)
 {
-	struct http_def	*hd;
-	size_t		 i;
+	const struct http_key	*k;
+	struct http_def		*hd;
+	size_t			 i;
 
 	for (i = 0; i < HK__COUNT; i++)
 		if (strcmp(n->name, http_keys[i].name) == 0)
 			break;
 	if (i == HK__COUNT)
 		return 1;
+	k = &http_keys[i];
 	hd = http_def_get(def);
 	if (n->block) {
 		conf_error(err, &n->pos, "'%s' does not take a block", n->name);
 		return -1;
 	}
-	if (n->nargs != 1) {
-		conf_error(err, &n->pos, "'%s' takes one argument, got %zu", n->name, n->nargs);
+	if (n->nargs < k->minargs || n->nargs > k->maxargs) {
+		if (k->minargs == k->maxargs)
+			conf_error(err, &n->pos, "'%s' takes %zu argument%s, got %zu", n->name,
+			    k->minargs, k->minargs == 1 ? "" : "s", n->nargs);
+		else
+			conf_error(err, &n->pos, "'%s' takes %zu to %zu arguments, got %zu",
+			    n->name, k->minargs, k->maxargs, n->nargs);
 		return -1;
 	}
-	if (hd->have[i]) {
+	if (hd->have[i] && !k->multi) {
 		conf_error(err, &n->pos, "duplicate key '%s' (first at %s:%d:%d)", n->name,
 		    hd->seen[i].file, hd->seen[i].line, hd->seen[i].col);
 		return -1;
 	}
 	hd->have[i] = true;
 	hd->seen[i] = n->pos;
-	return http_keys[i].set(hd, n, err);
+	return k->set(hd, n, err);
 }
 
 static int
@@ -348,8 +694,15 @@ http_finish(struct probe_def *def, struct conf_err *err)
 		[HM_TIME] = { "time", "s" },
 		[HM_STATUS] = { "status", NULL },
 		[HM_SIZE] = { "size", "B" },
+		[HM_DNS] = { "dns", "s" },
+		[HM_CONNECT] = { "connect", "s" },
+		[HM_TLS] = { "tls", "s" },
+		[HM_TTFB] = { "ttfb", "s" },
+		[HM_CERT_DAYS] = { "cert-days", "d" },
 	};
 	struct http_def	*hd = http_def_get(def);
+	size_t		 n;
+	int		 rv = 0;
 
 	if (hd->url == NULL) {
 		/* Also reached when `url` was given but bad: that error is already out. */
@@ -357,9 +710,25 @@ http_finish(struct probe_def *def, struct conf_err *err)
 			conf_error(err, &def->pos, "http probe '%s' needs a url", def->name);
 		return -1;
 	}
-	def->metrics = xcalloc(HM__COUNT, sizeof(*def->metrics));
-	def->nmetrics = HM__COUNT;
-	for (size_t i = 0; i < HM__COUNT; i++) {
+	if (hd->head && (hd->contains || hd->not_contains || hd->regex || hd->not_regex)) {
+		conf_error(err, &hd->seen[HK_METHOD], "method HEAD gets no body to match "
+		    "in probe '%s'", def->name);
+		rv = -1;
+	}
+	if (hd->body != NULL && hd->method != NULL && (strcmp(hd->method, "GET") == 0 ||
+	    hd->head)) {
+		conf_error(err, &hd->seen[HK_BODY], "method %s sends no body in probe '%s'",
+		    hd->method, def->name);
+		rv = -1;
+	}
+	if (rv == -1)
+		return -1;
+	if (hd->body != NULL && hd->method == NULL)
+		hd->method = xstrdup("POST");
+	n = hd->https ? HM__COUNT : HM_CERT_DAYS;
+	def->metrics = xcalloc(n, sizeof(*def->metrics));
+	def->nmetrics = n;
+	for (size_t i = 0; i < n; i++) {
 		def->metrics[i].name = xstrdup(m[i].name);
 		def->metrics[i].unit = m[i].unit ? xstrdup(m[i].unit) : NULL;
 		def->metrics[i].kind = MK_GAUGE;
@@ -376,9 +745,25 @@ http_free_def(struct probe_def *def)
 	if (hd == NULL)
 		return;
 	free(hd->url);
-	for (size_t i = 0; i < sizeof(hd->secrets) / sizeof(hd->secrets[0]); i++)
+	for (size_t i = 0; i < HTTP_NSECRETS; i++)
 		free(hd->secrets[i]);
 	free(hd->expect_text);
+	free(hd->method);
+	curl_slist_free_all(hd->headers);
+	free(hd->body);
+	free(hd->ca_file);
+	free(hd->contains);
+	free(hd->not_contains);
+	re_free(hd->regex);
+	re_free(hd->not_regex);
+	free(hd->hdr_name);
+	re_free(hd->hdr_re);
+	free(hd->interface);
+	free(hd->proxy);
+	free(hd->auth_user);
+	if (hd->auth_secret != NULL)
+		explicit_bzero(hd->auth_secret, strlen(hd->auth_secret));
+	free(hd->auth_secret);
 	free(hd);
 	def->priv = NULL;
 }
@@ -560,18 +945,66 @@ http_shutdown(void)
 
 /* ------------------------------------------------------------ runs */
 
+/*
+ * The body is counted, and kept only when the def matches on it; either way
+ * reading stops at max_body, so what a target sends cannot grow memory.
+ */
 static size_t
 http_write(char *data, size_t size, size_t nmemb, void *arg)
 {
 	struct http_state	*st = arg;
 	size_t			 n = size * nmemb;
 
-	(void)data;
 	if (n > st->max_body || st->received > st->max_body - n) {
 		st->overflow = true;
 		return 0;		/* != n: curl aborts with CURLE_WRITE_ERROR */
 	}
 	st->received += n;
+	if (st->keep_body && n > 0) {
+		if (st->body_len + n > st->body_cap) {
+			size_t cap = st->body_cap ? st->body_cap : 4096;
+			while (cap < st->body_len + n)
+				cap *= 2;
+			if (cap > st->max_body)
+				cap = st->max_body;
+			st->body = xreallocarray(st->body, cap, 1);
+			st->body_cap = cap;
+		}
+		memcpy(st->body + st->body_len, data, n);
+		st->body_len += n;
+	}
+	return n;
+}
+
+/*
+ * CURLOPT_HEADERFUNCTION, set only for expect-header.  Headers are judged
+ * as they arrive, nothing is kept; a status line starts a new response (a
+ * redirect, 100 Continue), so only the final response's headers count.
+ */
+static size_t
+http_header(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct http_state	*st = arg;
+	const struct http_def	*hd = st->check->def->priv;
+	size_t			 n = size * nmemb, nl = strlen(hd->hdr_name), vlen;
+	const char		*v, *end = data + n;
+	regmatch_t		 m;
+
+	if (n >= 5 && memcmp(data, "HTTP/", 5) == 0) {
+		st->hdr_seen = false;
+		return n;
+	}
+	if (n <= nl || data[nl] != ':' || strncasecmp(data, hd->hdr_name, nl) != 0)
+		return n;
+	for (v = data + nl + 1; v < end && (*v == ' ' || *v == '\t'); v++)
+		;
+	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+		end--;
+	vlen = (size_t)(end - v);
+	m.rm_so = 0;
+	m.rm_eo = (regoff_t)vlen;
+	if (regexec(&hd->hdr_re->re, v, 0, &m, REG_STARTEND) == 0)
+		st->hdr_seen = true;
 	return n;
 }
 
@@ -650,6 +1083,50 @@ is_tls_error(CURLcode rc)
 	}
 }
 
+static bool
+body_has(const struct http_state *st, const char *needle)
+{
+	return memmem(st->body ? st->body : "", st->body_len, needle, strlen(needle)) != NULL;
+}
+
+static bool
+body_matches(const struct http_state *st, const struct http_re *r)
+{
+	regmatch_t	m;
+
+	m.rm_so = 0;
+	m.rm_eo = (regoff_t)st->body_len;
+	return regexec(&r->re, st->body ? st->body : "", 0, &m, REG_STARTEND) == 0;
+}
+
+/*
+ * A response with an expected status may still be wrong: the body or a
+ * header says the service is broken (an error page served as 200).  That
+ * is the service failing, as critical as a bad status.
+ */
+static enum probe_status
+http_judge_content(const struct http_state *st, long code, char *reason, size_t len)
+{
+	const struct http_def	*hd = st->check->def->priv;
+
+	if (hd->contains != NULL && !body_has(st, hd->contains))
+		reasonf(reason, len, "HTTP %ld: body lacks \"%s\"", code, hd->contains);
+	else if (hd->not_contains != NULL && body_has(st, hd->not_contains))
+		reasonf(reason, len, "HTTP %ld: body contains \"%s\"", code, hd->not_contains);
+	else if (hd->regex != NULL && !body_matches(st, hd->regex))
+		reasonf(reason, len, "HTTP %ld: body does not match /%s/", code, hd->regex->text);
+	else if (hd->not_regex != NULL && body_matches(st, hd->not_regex))
+		reasonf(reason, len, "HTTP %ld: body matches /%s/", code, hd->not_regex->text);
+	else if (hd->hdr_name != NULL && !st->hdr_seen)
+		reasonf(reason, len, "HTTP %ld: no header %s matching /%s/", code, hd->hdr_name,
+		    hd->hdr_re->text);
+	else {
+		reasonf(reason, len, "HTTP %ld", code);
+		return PS_OK;
+	}
+	return PS_BAD_STATUS;
+}
+
 /*
  * Map a curl outcome to a status and reason.  Only a complete response
  * (CURLE_OK) yields samples; a transfer cut short has no honest time or
@@ -665,12 +1142,11 @@ http_classify(struct http_state *st, CURLcode rc, long code, char *reason, size_
 	char			 tbuf[32];
 
 	if (rc == CURLE_OK) {
-		if (http_expect_has(hd->expect, code)) {
-			reasonf(reason, len, "HTTP %ld", code);
-			return PS_OK;
+		if (!http_expect_has(hd->expect, code)) {
+			reasonf(reason, len, "HTTP %ld (expected %s)", code, hd->expect_text);
+			return PS_BAD_STATUS;
 		}
-		reasonf(reason, len, "HTTP %ld (expected %s)", code, hd->expect_text);
-		return PS_BAD_STATUS;
+		return http_judge_content(st, code, reason, len);
 	}
 	if (st->overflow || rc == CURLE_FILESIZE_EXCEEDED) {
 		reasonf(reason, len, "body exceeds %" PRIu64 " bytes", hd->max_body);
@@ -693,11 +1169,13 @@ http_classify(struct http_state *st, CURLcode rc, long code, char *reason, size_
 	case CURLE_COULDNT_RESOLVE_PROXY:
 		reasonf(reason, len, "%s", detail);
 		return PS_CONNECT_ERROR;
+	case CURLE_TOO_MANY_REDIRECTS:
+		reasonf(reason, len, "bad response: more than %ld redirects", hd->max_redirs);
+		return PS_BAD_RESPONSE;
 	case CURLE_GOT_NOTHING:
 	case CURLE_WEIRD_SERVER_REPLY:
 	case CURLE_RECV_ERROR:
 	case CURLE_PARTIAL_FILE:
-	case CURLE_TOO_MANY_REDIRECTS:
 	case CURLE_UNSUPPORTED_PROTOCOL:	/* HTTP/0.9 reply or redirect to ftp */
 		reasonf(reason, len, "bad response: %s", detail);
 		return PS_BAD_RESPONSE;
@@ -719,6 +1197,54 @@ set_sample(struct sample *s, bool ok, double v, enum probe_status ps, const char
 	reasonf(s->reason, sizeof(s->reason), "%s", ok ? "" : reason);
 }
 
+/* "Expire date:Nov 26 04:00:00 2027 GMT", as curl's OpenSSL backend prints it. */
+static bool
+parse_expire(const char *text, time_t *t)
+{
+	struct tm	 tm;
+	const char	*end;
+
+	memset(&tm, 0, sizeof(tm));
+	if ((end = strptime(text, "%b %d %H:%M:%S %Y", &tm)) == NULL)
+		return false;
+	while (*end == ' ')
+		end++;
+	if (*end != '\0' && strcmp(end, "GMT") != 0)
+		return false;
+	*t = timegm(&tm);
+	return *t != (time_t)-1;
+}
+
+/*
+ * The leaf certificate's expiry, read from what curl collected during this
+ * run's handshake (CURLOPT_CERTINFO).  A run on a reused connection had no
+ * handshake and keeps the date from the last one.
+ */
+static void
+http_note_cert(struct http_state *st)
+{
+	struct curl_certinfo	*ci = NULL;
+	struct curl_slist	*l;
+	time_t			 t;
+
+	if (curl_easy_getinfo(st->easy, CURLINFO_CERTINFO, &ci) != CURLE_OK || ci == NULL ||
+	    ci->num_of_certs < 1)
+		return;
+	for (l = ci->certinfo[0]; l != NULL; l = l->next)
+		if (strncmp(l->data, "Expire date:", 12) == 0 && parse_expire(l->data + 12, &t)) {
+			st->not_after = t;
+			st->have_cert = true;
+			st->cert_mono_ms = mono_ms();
+			return;
+		}
+}
+
+static double
+seconds(curl_off_t us)
+{
+	return (double)us / 1e6;
+}
+
 /* Fill check->result and hand it over.  Nothing touches st afterwards. */
 static void
 http_complete(struct http_state *st, CURLcode rc)
@@ -727,21 +1253,28 @@ http_complete(struct http_state *st, CURLcode rc)
 	const struct http_def	*hd = c->def->priv;
 	struct probe_result	*r = &c->result;
 	long			 code = 0;
-	curl_off_t		 us = 0;
-	bool			 ok = rc == CURLE_OK;
+	curl_off_t		 tot = 0, dns = 0, con = 0, app = 0, ttfb = 0;
+	bool			 ok = rc == CURLE_OK, have;
 	double			 v;
 
 	if (st->easy != NULL) {
 		curl_easy_getinfo(st->easy, CURLINFO_RESPONSE_CODE, &code);
-		curl_easy_getinfo(st->easy, CURLINFO_TOTAL_TIME_T, &us);
+		curl_easy_getinfo(st->easy, CURLINFO_TOTAL_TIME_T, &tot);
+		curl_easy_getinfo(st->easy, CURLINFO_NAMELOOKUP_TIME_T, &dns);
+		curl_easy_getinfo(st->easy, CURLINFO_CONNECT_TIME_T, &con);
+		curl_easy_getinfo(st->easy, CURLINFO_APPCONNECT_TIME_T, &app);
+		curl_easy_getinfo(st->easy, CURLINFO_STARTTRANSFER_TIME_T, &ttfb);
+		if (ok && hd->https)
+			http_note_cert(st);
 	}
 	r->status = http_classify(st, rc, code, r->reason, sizeof(r->reason));
-	for (size_t i = 0; i < sizeof(hd->secrets) / sizeof(hd->secrets[0]); i++)
+	for (size_t i = 0; i < HTTP_NSECRETS; i++)
 		scrub(r->reason, sizeof(r->reason), hd->secrets[i]);
 	for (size_t i = 0; i < c->def->nmetrics; i++) {
+		have = ok;
 		switch (i) {
 		case HM_TIME:
-			v = (double)us / 1e6;
+			v = seconds(tot);
 			break;
 		case HM_STATUS:
 			v = code;
@@ -749,12 +1282,33 @@ http_complete(struct http_state *st, CURLcode rc)
 		case HM_SIZE:
 			v = (double)st->received;
 			break;
+		case HM_DNS:
+			v = seconds(dns);
+			break;
+		case HM_CONNECT:
+			/* on a reused connection both are 0: no connect phase */
+			v = con > dns ? seconds(con - dns) : 0;
+			break;
+		case HM_TLS:
+			v = app > con ? seconds(app - con) : 0;
+			break;
+		case HM_TTFB:
+			v = seconds(ttfb);
+			break;
+		case HM_CERT_DAYS:
+			have = ok && st->have_cert;
+			v = have ? difftime(st->not_after, time(NULL)) / 86400.0 : 0;
+			break;
 		default:
+			have = false;
 			v = 0;
 			break;
 		}
-		set_sample(&r->values[i], ok && i < HM__COUNT, v, r->status, r->reason);
+		set_sample(&r->values[i], have, v, r->status, r->reason);
 	}
+	if (ok && hd->https && !st->have_cert)
+		reasonf(r->values[HM_CERT_DAYS].reason, sizeof(r->values[HM_CERT_DAYS].reason),
+		    "no certificate seen");
 	r->finished_wall_ms = wall_ms();
 	log_debug("%s: %s", c->key, r->reason);
 	check_done(c);
@@ -818,15 +1372,41 @@ http_setup(struct http_state *st, const struct probe_def *def)
 	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)hd->max_body);
 	SET(CURLOPT_SSL_VERIFYPEER, hd->verify_tls ? 1L : 0L);
 	SET(CURLOPT_SSL_VERIFYHOST, hd->verify_tls ? 2L : 0L);
+	SET(CURLOPT_CAINFO, hd->ca_file);	/* NULL: the system's default */
+	SET(CURLOPT_CERTINFO, hd->https ? 1L : 0L);
+	/*
+	 * The certificate is only seen in a handshake: with no date yet, or an
+	 * old one, this run takes a new connection rather than a pooled one.
+	 */
+	SET(CURLOPT_FRESH_CONNECT, hd->https && (!st->have_cert ||
+	    mono_ms() - st->cert_mono_ms > HTTP_CERT_RECHECK_MS) ? 1L : 0L);
+	SET(CURLOPT_HTTPGET, 1L);		/* resets POST state from nothing */
 	if (hd->head)
 		SET(CURLOPT_NOBODY, 1L);
-	else
-		SET(CURLOPT_HTTPGET, 1L);
+	else if (hd->body != NULL) {
+		SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(hd->body));
+		SET(CURLOPT_POSTFIELDS, hd->body);
+	}
+	SET(CURLOPT_CUSTOMREQUEST, hd->method != NULL && !hd->head &&
+	    strcmp(hd->method, "GET") != 0 && strcmp(hd->method, "POST") != 0 ?
+	    hd->method : NULL);
+	SET(CURLOPT_HTTPHEADER, hd->headers);
+	SET(CURLOPT_HEADERFUNCTION, hd->hdr_name != NULL ? http_header : NULL);
+	SET(CURLOPT_HEADERDATA, hd->hdr_name != NULL ? st : NULL);
 	SET(CURLOPT_FOLLOWLOCATION, hd->follow ? 1L : 0L);
-	SET(CURLOPT_MAXREDIRS, (long)HTTP_MAX_REDIRS);
+	SET(CURLOPT_MAXREDIRS, hd->max_redirs);
 	SET(CURLOPT_PROTOCOLS_STR, "http,https");
 	SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 	SET(CURLOPT_USERAGENT, "itsmd/" ITSMD_VERSION);
+	SET(CURLOPT_IPRESOLVE, hd->ipresolve);
+	SET(CURLOPT_INTERFACE, hd->interface);
+	SET(CURLOPT_PROXY, hd->proxy);
+	SET(CURLOPT_HTTPAUTH, hd->authtype);
+	if (hd->authtype == CURLAUTH_BASIC) {
+		SET(CURLOPT_USERNAME, hd->auth_user);
+		SET(CURLOPT_PASSWORD, hd->auth_secret);
+	} else if (hd->authtype == CURLAUTH_BEARER)
+		SET(CURLOPT_XOAUTH2_BEARER, hd->auth_secret);
 #undef SET
 	return rc;
 }
@@ -842,6 +1422,7 @@ http_fail_start(struct http_state *st, const char *what)
 static void
 http_start(struct check *c)
 {
+	const struct http_def	*hd = c->def->priv;
 	struct http_state	*st = c->probe_state;
 	CURLcode		 rc;
 	CURLMcode		 mc;
@@ -855,7 +1436,10 @@ http_start(struct check *c)
 	st->received = 0;
 	st->overflow = false;
 	st->errbuf[0] = '\0';
-	st->max_body = ((const struct http_def *)c->def->priv)->max_body;
+	st->max_body = hd->max_body;
+	st->keep_body = hd->contains || hd->not_contains || hd->regex || hd->not_regex;
+	st->body_len = 0;
+	st->hdr_seen = false;
 	if (st->in_multi) {
 		/* The scheduler never does this; be safe rather than leak a run. */
 		log_warnx("%s: http run started while one is in flight; abandoning it", c->key);
@@ -904,6 +1488,7 @@ http_free_state(struct check *c)
 	if (st->easy != NULL)
 		curl_easy_cleanup(st->easy);
 	LIST_REMOVE(st, entry);
+	free(st->body);
 	free(st);
 	c->probe_state = NULL;
 }

@@ -198,7 +198,7 @@ test_full_example(void)
 	    load1->nthresholds);
 	UNIT_CHECK(home->ops == &http_probe_ops && home->interval_ms == 120000 &&
 	    home->timeout_ms == 20000 && home->fail_after == 1 &&
-	    home->nmetrics == 3 && home->nthresholds == 2 &&
+	    home->nmetrics == 7 && home->nthresholds == 2 &&
 	    home->thresholds[0].metric == 0 && home->thresholds[0].limit == 2 &&
 	    home->thresholds[1].metric == 2 &&
 	    home->thresholds[1].op == CMP_LT &&
@@ -560,7 +560,7 @@ static const struct {
 	    "host a {\n address x\n probe home http {\n url http://x/\n"
 	    "  critical tme > 2s\n }\n}\n",
 	    "t.conf:5:12: unknown metric 'tme' in probe 'home' "
-	    "(has: time, status, size)\n" },
+	    "(has: time, status, size, dns, connect, tls, ttfb)\n" },
 	{ "bad operator",
 	    "host a {\n address x\n probe p http {\n url http://x/\n"
 	    "  warning time => 2\n }\n}\n",

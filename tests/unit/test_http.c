@@ -1,6 +1,7 @@
 /*
  * test_http.c: the pure parts of probes/http.c: the expect-status set
- * parser, and what parse/finish accept, reject and declare.  Runs against
+ * parser, and what parse/finish accept, reject and declare (every key,
+ * the metrics of http and https urls).  Runs against
  * a real server live in the integration tests, not here.
  */
 #include <stdint.h>
@@ -78,18 +79,33 @@ test_expect_parse(void)
 	}
 }
 
-/* One `key arg` directive of a probe block, as the parser would hand it over. */
+/*
+ * One `key arg...` directive of a probe block, as the parser would hand it
+ * over; arg holds up to three arguments separated by '|'.
+ */
 static int
 directive(struct probe_def *def, const char *key, const char *arg, struct conf_err *err)
 {
-	static int		line = 1;
-	char			*args[1] = { (char *)arg };
-	struct conf_pos		 argpos[1] = { { "t.conf", line, 10 } };
+	static int		 line = 1;
+	char			 buf[256], *args[3], *p, *save = NULL;
+	struct conf_pos		 argpos[3];
 	struct conf_node	 n = {
 		.name = (char *)key, .pos = { "t.conf", line, 5 },
-		.args = args, .argpos = argpos, .nargs = arg ? 1 : 0,
+		.args = args, .argpos = argpos, .nargs = 0,
 	};
 
+	if (arg != NULL) {
+		snprintf(buf, sizeof(buf), "%s", arg);
+		for (p = strtok_r(buf, "|", &save); p != NULL && n.nargs < 3;
+		    p = strtok_r(NULL, "|", &save)) {
+			argpos[n.nargs] = (struct conf_pos){ "t.conf", line, 10 + 10 * (int)n.nargs };
+			args[n.nargs++] = p;
+		}
+		if (n.nargs == 0) {		/* "" is one empty argument */
+			argpos[0] = (struct conf_pos){ "t.conf", line, 10 };
+			args[n.nargs++] = buf;
+		}
+	}
 	line++;
 	return http_probe_ops.parse(def, &n, err);
 }
@@ -123,7 +139,7 @@ test_parse_finish(void)
 {
 	static const struct {
 		const char	*name;
-		const char	*kv[8];		/* key, arg pairs */
+		const char	*kv[12];	/* key, arg pairs */
 		int		 parse_rv;	/* of the last directive */
 		int		 finish_rv;
 		int		 errors;
@@ -132,20 +148,58 @@ test_parse_finish(void)
 		{ "https with every key", { "url", "https://example.org/x?y=1",
 		    "expect-status", "200-299,301", "method", "HEAD", "verify-tls", "no" }, 0, 0, 0 },
 		{ "max-body and follow", { "url", "http://h/", "max-body", "64k",
-		    "follow-redirects", "yes" }, 0, 0, 0 },
+		    "follow-redirects", "yes", "max-redirects", "3" }, 0, 0, 0 },
 		{ "userinfo allowed", { "url", "http://u:p@127.0.0.1/" }, 0, 0, 0 },
 		{ "unknown key is not ours", { "url", "http://h/", "bogus", "1" }, 1, 0, 0 },
 		{ "common key is not ours", { "url", "http://h/", "interval", "5s" }, 1, 0, 0 },
 		{ "missing url", { "method", "GET" }, 0, -1, 1 },
 		{ "ftp url", { "url", "ftp://h/" }, -1, -1, 1 },
 		{ "not a url", { "url", "http://" }, -1, -1, 1 },
-		{ "bad method", { "url", "http://h/", "method", "POST" }, -1, 0, 1 },
+		{ "bad method", { "url", "http://h/", "method", "TRACE" }, -1, 0, 1 },
 		{ "bad verify-tls", { "url", "http://h/", "verify-tls", "maybe" }, -1, 0, 1 },
 		{ "bad follow-redirects", { "url", "http://h/", "follow-redirects", "1" }, -1, 0, 1 },
 		{ "bad max-body", { "url", "http://h/", "max-body", "lots" }, -1, 0, 1 },
+		{ "zero max-body", { "url", "http://h/", "max-body", "0" }, -1, 0, 1 },
 		{ "bad expect-status", { "url", "http://h/", "expect-status", "200-" }, -1, 0, 1 },
 		{ "duplicate url", { "url", "http://h/", "url", "http://h2/" }, -1, 0, 1 },
 		{ "missing argument", { "url", "http://h/", "method", NULL }, -1, 0, 1 },
+		{ "post with body and headers", { "url", "http://h/", "method", "POST",
+		    "body", "{\"a\":1}", "header", "Content-Type: application/json",
+		    "header", "X-Trace: 1" }, 0, 0, 0 },
+		{ "body alone means POST", { "url", "http://h/", "body", "x=1" }, 0, 0, 0 },
+		{ "body with GET", { "url", "http://h/", "method", "GET", "body", "x" }, 0, -1, 1 },
+		{ "header without colon", { "url", "http://h/", "header", "X-Trace 1" }, -1, 0, 1 },
+		{ "header with space in name", { "url", "http://h/", "header", "X Y: 1" }, -1, 0, 1 },
+		{ "body matches", { "url", "http://h/", "body-contains", "ok",
+		    "body-not-contains", "error", "body-regex", "^status: (up)?ok$",
+		    "body-not-regex", "fail(ed)?" }, 0, 0, 0 },
+		{ "empty body-contains", { "url", "http://h/", "body-contains", "" }, -1, 0, 1 },
+		{ "bad regex", { "url", "http://h/", "body-regex", "a(b" }, -1, 0, 1 },
+		{ "HEAD cannot match a body", { "url", "http://h/", "method", "HEAD",
+		    "body-contains", "x" }, 0, -1, 1 },
+		{ "expect-header", { "url", "http://h/", "expect-header",
+		    "Content-Type|^text/" }, 0, 0, 0 },
+		{ "expect-header one argument", { "url", "http://h/", "expect-header",
+		    "Content-Type" }, -1, 0, 1 },
+		{ "expect-header bad name", { "url", "http://h/", "expect-header",
+		    "Content-Type:|x" }, -1, 0, 1 },
+		{ "ip-version and source", { "url", "http://h/", "ip-version", "6",
+		    "source-address", "::1" }, 0, 0, 0 },
+		{ "bad ip-version", { "url", "http://h/", "ip-version", "5" }, -1, 0, 1 },
+		{ "source is not a name", { "url", "http://h/", "source-address", "eth0" },
+		    -1, 0, 1 },
+		{ "proxy and ca-file", { "url", "https://h/", "proxy", "http://127.0.0.1:3128",
+		    "ca-file", "ca.pem" }, 0, 0, 0 },
+		{ "bad max-redirects", { "url", "http://h/", "max-redirects", "51" }, -1, 0, 1 },
+		{ "basic auth", { "url", "http://h/", "auth", "basic|user|pw" }, 0, 0, 0 },
+		{ "bearer auth", { "url", "http://h/", "auth", "bearer|tok" }, 0, 0, 0 },
+		{ "basic auth needs a password", { "url", "http://h/", "auth", "basic|user" },
+		    -1, 0, 1 },
+		{ "bearer takes one token", { "url", "http://h/", "auth", "bearer|a|b" },
+		    -1, 0, 1 },
+		{ "unknown auth", { "url", "http://h/", "auth", "digest|u|p" }, -1, 0, 1 },
+		{ "unknown secret", { "url", "http://h/", "auth", "bearer|secret:nope" },
+		    -1, 0, 1 },
 	};
 	char	name[128];
 
@@ -155,7 +209,7 @@ test_parse_finish(void)
 		int			rv = 0, frv;
 
 		def_init(&def);
-		for (size_t k = 0; k < 8 && t[i].kv[k]; k += 2)
+		for (size_t k = 0; k < 12 && t[i].kv[k]; k += 2)
 			rv = directive(&def, t[i].kv[k], t[i].kv[k + 1], &err);
 		frv = http_probe_ops.finish(&def, &err);
 		snprintf(name, sizeof(name), "http conf: %s", t[i].name);
@@ -169,30 +223,40 @@ test_parse_finish(void)
 static void
 test_metrics(void)
 {
-	struct probe_def	def;
-	struct conf_err		err = { 0 };
-	bool			good;
+	static const char *const names[] = {
+		"time", "status", "size", "dns", "connect", "tls", "ttfb", "cert-days",
+	};
+	static const char *const units[] = { "s", NULL, "B", "s", "s", "s", "s", "d" };
+	static const struct {
+		const char	*url;
+		size_t		 n;
+	} t[] = {
+		{ "http://127.0.0.1/", 7 },
+		{ "https://127.0.0.1/", 8 },	/* cert-days only where there is a cert */
+	};
+	char	name[128];
 
-	def_init(&def);
-	directive(&def, "url", "http://127.0.0.1/", &err);
-	good = http_probe_ops.finish(&def, &err) == 0 && def.nmetrics == 3;
-	UNIT_CHECK(good, "http declares three metrics", "nmetrics %zu", def.nmetrics);
-	if (good) {
-		UNIT_CHECK(strcmp(def.metrics[0].name, "time") == 0 &&
-		    strcmp(def.metrics[0].unit, "s") == 0 &&
-		    def.metrics[0].kind == MK_GAUGE, "http metric 0 is time in s", "%s",
-		    def.metrics[0].name);
-		UNIT_CHECK(strcmp(def.metrics[1].name, "status") == 0 &&
-		    def.metrics[1].unit == NULL &&
-		    def.metrics[1].kind == MK_GAUGE, "http metric 1 is status", "%s",
-		    def.metrics[1].name);
-		UNIT_CHECK(strcmp(def.metrics[2].name, "size") == 0 &&
-		    strcmp(def.metrics[2].unit, "B") == 0 &&
-		    def.metrics[2].kind == MK_GAUGE, "http metric 2 is size in B", "%s",
-		    def.metrics[2].name);
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct probe_def	def;
+		struct conf_err		err = { 0 };
+		bool			good;
+
+		def_init(&def);
+		directive(&def, "url", t[i].url, &err);
+		good = http_probe_ops.finish(&def, &err) == 0 && def.nmetrics == t[i].n;
+		snprintf(name, sizeof(name), "%s declares %zu metrics", t[i].url, t[i].n);
+		UNIT_CHECK(good, name, "nmetrics %zu", def.nmetrics);
+		for (size_t m = 0; good && m < def.nmetrics; m++) {
+			snprintf(name, sizeof(name), "%s metric %zu is %s in %s", t[i].url, m,
+			    names[m], units[m] ? units[m] : "no unit");
+			UNIT_CHECK(strcmp(def.metrics[m].name, names[m]) == 0 &&
+			    (units[m] == NULL ? def.metrics[m].unit == NULL :
+			    def.metrics[m].unit != NULL && strcmp(def.metrics[m].unit, units[m]) == 0) &&
+			    def.metrics[m].kind == MK_GAUGE, name, "%s", def.metrics[m].name);
+		}
+		def_clear(&def);
+		UNIT_CHECK(def.priv == NULL, "http free_def clears priv", "priv left");
 	}
-	def_clear(&def);
-	UNIT_CHECK(def.priv == NULL, "http free_def clears priv", "priv left");
 }
 
 int
