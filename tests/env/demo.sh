@@ -96,11 +96,29 @@ for b in itsmd itsmctl; do
 done
 getent passwd itsmd >/dev/null || die "no user itsmd; run tests/env/deps.sh"
 
+# itsmd runs as user itsmd and must reach its RRD files and sockets.  A
+# checkout under a directory it cannot enter (root's home is 0700) gets its
+# ./var under /var/lib instead, as a symlink; itsmd resolves the link when
+# it reads the conf (as root), so it uses paths it can walk.
+if d=$(blocked_dir itsmd "$ENV_ROOT"); then
+	real=/var/lib/itsmd-demo/$(printf '%s' "$ENV_ROOT" | md5sum | cut -c1-12)
+	if [ ! -L "$VAR" ]; then
+		[ ! -e "$VAR" ] || rmdir "$VAR" 2>/dev/null ||
+		    die "user itsmd cannot enter $d, and $VAR is a directory with data;" \
+			"move it to $real and replace it with a symlink, or: chmod o+x $d"
+		echo "demo: user itsmd cannot enter $d; keeping the demo's data in $real" \
+		    "(symlink $VAR)" >&2
+		mkdir -p "$real"
+		chmod 755 /var/lib/itsmd-demo "$real"
+		ln -sfn "$real" "$VAR"
+	fi
+fi
 mkdir -p "$VAR"
+VAR=$(readlink -f "$VAR")
 chmod 755 "$VAR"
 if d=$(blocked_dir itsmd "$VAR"); then
-	die "user itsmd cannot enter $d, so it cannot reach $VAR (RRD files, sockets)" \
-	    "nor the conf; give others search permission: chmod o+x $d"
+	die "user itsmd cannot enter $d, so it cannot reach $VAR (RRD files, sockets);" \
+	    "give others search permission: chmod o+x $d"
 fi
 # Leftovers of a killed demo first: they would hold the ports.
 reap_stale
