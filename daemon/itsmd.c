@@ -87,6 +87,7 @@ reload(void)
 	checks_free(old);
 	conf_free(cfg);
 	cfg = ncfg;
+	capacity_reconfigure(cfg);
 	incident_reconfigure(cfg);
 	incident_reconcile(checks);
 	for (size_t i = 0; i < checks->n; i++)
@@ -243,6 +244,10 @@ main(int argc, char *argv[])
 	if (probe_init_all(itsmd_base) == -1)
 		fatalx("cannot initialise the probes");
 	sched_init(itsmd_base);
+	rrdw_watch(itsmd_base);
+	/* Monitoring matters more than graphs: a busy port is logged, not fatal. */
+	api_start(itsmd_base, cfg);
+	capacity_start(itsmd_base, cfg);
 	start_checks();
 	incident_reconcile(checks);
 	log_info("itsmd %s started: %zu hosts, %zu checks, rrd in %s%s%s", ITSMD_VERSION,
@@ -254,6 +259,8 @@ main(int argc, char *argv[])
 
 	checks_free(checks);
 	probe_shutdown_all();
+	api_stop();
+	capacity_stop();
 	rrdw_stop();
 	incident_shutdown();
 	db_shutdown();

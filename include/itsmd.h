@@ -156,6 +156,13 @@ struct threshold {
 
 struct probe_ops;
 
+/* A limit a metric must not reach: capacity.c forecasts the date it will. */
+struct capacity_limit {
+	size_t		 metric;	/* index into probe_def.metrics */
+	double		 limit;
+	struct conf_pos	 pos;
+};
+
 /*
  * One probe as written in the conf (in a template or a host).  Owned by the
  * template or host that holds it; immutable once the config is built, so
@@ -175,6 +182,8 @@ struct probe_def {
 	void			*priv;		/* kind settings; ops->free_def frees */
 	char			*fingerprint;	/* canonical text of the definition, for reload diffs */
 	bool			 table;		/* yields rows, not values (set by finish) */
+	struct capacity_limit	*capacity;	/* `capacity [METRIC] LIMIT` (capacity.c) */
+	size_t			 ncapacity;
 };
 
 struct snmp_auth {
@@ -224,6 +233,10 @@ struct config {
 	uint64_t	 problem_window_ms;
 	char		*spool_dir;		/* spool-dir: the write-ahead spool of changes */
 	uint64_t	 spool_max_bytes;	/* spool-max-size */
+	char		*listen;	/* api.c: "127.0.0.1:8080" or NULL: no HTTP endpoint */
+	uint64_t	 capacity_every_ms;	/* capacity.c: forecast run period (default 1h) */
+	uint64_t	 capacity_window_ms;	/* trend fitted over this much history (14d) */
+	uint64_t	 capacity_horizon_ms;	/* a date closer than this is a record (30d) */
 	struct conf_tree *tree;		/* kept so conf_pos.file stays valid */
 };
 
@@ -428,6 +441,79 @@ void	rrdw_stop(void);		/* drains the queue, then joins */
 /* DIR/HOST/PROBE/METRIC.rrd, or DIR/HOST/PROBE/ROW/METRIC.rrd for a table row */
 char	*rrdw_path(const char *dir, const char *host, const char *probe, const char *row,
 	    const char *metric);
+/*
+ * The writer's storage health, for the loop: a failing RRD dir (full,
+ * unwritable) raises an incident on host "itsmd", check "storage", and
+ * resolves it when writes succeed again.  Polled by a timer on the base.
+ */
+void	rrdw_watch(struct event_base *);
+
+/* ------------------------------------------------------------ forecast.c */
+/* A trend fitted to a series; times in seconds (epoch for RRD data). */
+struct forecast {
+	size_t		 n;		/* points used (unknowns skipped) */
+	unsigned long	 step;		/* of the archive read */
+	double		 slope;		/* per second */
+	double		 intercept;
+	double		 current;	/* the line at the last point */
+	double		 last_t;
+	double		 r2;		/* fit, 0..1: the confidence */
+	double		 limit;
+	bool		 trend;		/* slope clear of noise */
+	bool		 found;		/* the line reaches limit at `when` */
+	double		 when;
+};
+/* Pure: least squares over (t, v); NaN values skipped.  -1: too few points. */
+int	forecast_linear(const double *t, const double *v, size_t n, double limit,
+	    struct forecast *);
+/* Off the loop only: fetches the file's AVERAGE archive over the window. */
+int	forecast_rrd(const char *path, uint64_t window_s, time_t now, double limit,
+	    struct forecast *, char *why, size_t whylen);
+
+/* --------------------------------------------------------------- graph.c */
+/*
+ * Graphs drawn with librrd (never a shell-out).  Off the loop only: api.c
+ * runs them in its worker thread, itsmctl directly.  `what` names a file
+ * under DIR/HOST: "PROBE/METRIC", "PROBE/ROW/METRIC", or "NAME" (a probe
+ * with one metric, or a metric unique on the host); "PROBE/ROW/if" draws a
+ * table row's in and out metrics as bits/s with 95th percentile lines; ""
+ * draws the host's panel set (every metric stacked, one small graph each).
+ */
+struct graph_req {
+	const char	*dir;		/* rrd-dir */
+	const char	*rrdcached;	/* flushed through first, when set */
+	const char	*host;
+	const char	*what;
+	bool		 svg;		/* else PNG */
+	time_t		 start, end;
+	unsigned	 width, height;	/* 0: defaults */
+};
+/* "1d" "1w" "1m" "1y" or any duration; start/end as epoch or rrdtool AT-style */
+int	graph_range(const char *range, time_t now, time_t *start, time_t *end,
+	    const char **why);
+/* 0 with *img (malloc'd) and *len; -1 with why: 1 = not found, 2 = other. */
+int	graph_render(const struct graph_req *, unsigned char **img, size_t *len,
+	    int *kind, char *why, size_t whylen);
+
+/* ----------------------------------------------------------------- api.c */
+/*
+ * The daemon's HTTP endpoint (libevent evhttp on the loop).  Routes are a
+ * prefix table; a handler that needs the disk queues a job for the api
+ * worker thread and the reply is sent from the loop when it is done.
+ */
+int	api_start(struct event_base *, const struct config *);
+void	api_stop(void);
+
+/* ------------------------------------------------------------ capacity.c */
+/*
+ * Every capacity_every_ms, forecasts each metric with a capacity limit in a
+ * worker thread; the loop then writes the results to the capacity table:
+ * a date within the horizon opens or updates the record, leaving it
+ * resolves the record.
+ */
+void	capacity_start(struct event_base *, const struct config *);
+void	capacity_reconfigure(const struct config *);	/* after a reload */
+void	capacity_stop(void);
 
 /* ------------------------------------------------------------------ db.c */
 /*
