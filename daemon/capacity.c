@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,7 @@ static struct {
 	pthread_t		 thread;
 	bool			 busy;		/* a run is out on the thread */
 	bool			 started;
+	atomic_bool		 stopping;	/* read by the thread: end a run early */
 } C = { .pipefd = { -1, -1 } };
 
 static const char sql_open[] =
@@ -167,7 +169,7 @@ cap_main(void *arg)
 {
 	struct cap_run	*run = arg;
 
-	for (size_t i = 0; i < run->nitems && !itsmd_stopping; i++) {
+	for (size_t i = 0; i < run->nitems && !atomic_load(&C.stopping); i++) {
 		struct cap_item	*it = &run->items[i];
 		char		*path, *label, *pdir;
 		DIR		*d;
@@ -306,7 +308,7 @@ on_timer(evutil_socket_t fd, short ev, void *arg)
 	(void)ev;
 	(void)arg;
 	schedule(cfg->capacity_every_ms);
-	if (C.busy || itsmd_stopping)
+	if (C.busy)
 		return;	/* the last run is still reading: skip this one */
 	run = xcalloc(1, sizeof(*run));
 	for (size_t h = 0; h < cfg->nhosts; h++) {
@@ -353,6 +355,7 @@ capacity_start(struct event_base *base, const struct config *cfg)
 		fatal("capacity: pipe");
 	C.ev_done = event_new(base, C.pipefd[0], EV_READ | EV_PERSIST, on_done, NULL);
 	event_add(C.ev_done, NULL);
+	atomic_store(&C.stopping, false);
 	C.timer = evtimer_new(base, on_timer, NULL);
 	schedule(cfg->capacity_every_ms < CAP_FIRST_MS ? cfg->capacity_every_ms : CAP_FIRST_MS);
 	C.started = true;
@@ -371,8 +374,9 @@ capacity_stop(void)
 
 	if (!C.started)
 		return;
-	/* A run in flight ends early (it checks itsmd_stopping); its results
-	 * are dropped: the next start forecasts again. */
+	/* A run in flight ends early; its results are dropped: the next start
+	 * forecasts again. */
+	atomic_store(&C.stopping, true);
 	if (C.busy && read(C.pipefd[0], &run, sizeof(run)) == sizeof(run)) {
 		pthread_join(C.thread, NULL);
 		run_free(run);

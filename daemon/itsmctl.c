@@ -19,10 +19,6 @@
 #define SCHEMADIR	"/usr/local/share/itsmd/schema"
 #endif
 
-/* Core objects may refer to these; itsmctl runs no event loop. */
-struct event_base	*itsmd_base;
-volatile bool		 itsmd_stopping;
-
 /* Adding a command: a file in daemon/ctl/ and a line here. */
 static const struct ctl_cmd ctl_cmds[] = {
 	{ "db", "migrate", ctl_migrate, "[-s schemadir]",

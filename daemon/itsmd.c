@@ -24,9 +24,6 @@
 /* How long a stop waits for queued database writes before giving up. */
 #define STOP_GRACE_MS	10000
 
-struct event_base	*itsmd_base;
-volatile bool		 itsmd_stopping;
-
 static const char	*conf_path = SYSCONFDIR "/itsmd.conf";
 static struct config	*cfg;
 static struct checkset	*checks;

@@ -489,7 +489,7 @@ storage_watch(evutil_socket_t fd, short ev, void *arg)
 	    now - W.storage_fail_ms < 2000 * (uint64_t)W.storage_step_s + 1000;
 	snprintf(why, sizeof(why), "%s", W.storage_why);
 	pthread_mutex_unlock(&W.mu);
-	if (bad == W.storage_reported || itsmd_stopping)
+	if (bad == W.storage_reported)
 		return;
 	W.storage_reported = bad;
 	if (bad) {

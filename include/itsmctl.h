@@ -65,5 +65,7 @@ void	ctl_query_print(struct ctl *, const char *what, const char *sql, int n,
 /* the commands */
 int	ctl_migrate(struct ctl *, int, char **);
 int	ctl_incidents(struct ctl *, int, char **);
+int	ctl_graph(struct ctl *, int, char **);
+int	ctl_capacity(struct ctl *, int, char **);
 
 #endif
