@@ -304,11 +304,60 @@ incident_is_refresh(const struct incident_change *ch)
 	return false;
 }
 
+/*
+ * Text from devices (SNMP strings, row labels) may be any bytes; PostgreSQL
+ * refuses invalid UTF-8 and would drop the whole change.  Each byte that
+ * does not start a valid sequence becomes U+FFFD.
+ */
+char *
+incident_text_clean(const char *in)
+{
+	const unsigned char	*p = (const unsigned char *)(in != NULL ? in : "");
+	size_t			 len = strlen((const char *)p), n, o = 0;
+	char			*out = xmalloc(len * 3 + 1);
+	unsigned		 cp;
+
+	while (*p != '\0') {
+		if (p[0] < 0x80) {
+			out[o++] = (char)*p++;
+			continue;
+		}
+		if (p[0] >= 0xc2 && p[0] <= 0xdf)
+			n = 1, cp = p[0] & 0x1f;
+		else if (p[0] >= 0xe0 && p[0] <= 0xef)
+			n = 2, cp = p[0] & 0x0f;
+		else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+			n = 3, cp = p[0] & 0x07;
+		else
+			n = 0, cp = 0;
+		for (size_t i = 1; i <= n; i++) {
+			if ((p[i] & 0xc0) != 0x80) {
+				n = 0;
+				break;
+			}
+			cp = (cp << 6) | (p[i] & 0x3f);
+		}
+		if (n == 0 || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+			memcpy(out + o, "\xef\xbf\xbd", 3);
+			o += 3;
+			p++;
+			continue;
+		}
+		memcpy(out + o, p, n + 1);
+		o += n + 1;
+		p += n + 1;
+	}
+	out[o] = '\0';
+	return out;
+}
+
 void
 incident_change(const struct incident_change *ch)
 {
 	const char	*params[NPARAMS];
 	char		 key[48], when[24], prio[8], reopen[24], pn[12], pw[24];
+	char		*host, *check, *summary, *pcheck = NULL;
 	uint64_t	 seq = 0;
 	bool		 refresh;
 
@@ -318,6 +367,8 @@ incident_change(const struct incident_change *ch)
 	if (refresh && (ch->sev == SEV_OK || !db_up() ||
 	    db_pending() > REFRESH_MAX_PENDING))
 		return;
+	if (ch->parent_host != NULL)
+		pcheck = incident_text_clean(ch->parent_check);
 	snprintf(when, sizeof(when), "%" PRIu64, ch->when_ms != 0 ? ch->when_ms : wall_ms());
 	snprintf(prio, sizeof(prio), "%d", ch->priority);
 	snprintf(reopen, sizeof(reopen), "%.3f", inc.reopen_ms / 1000.0);
@@ -325,23 +376,30 @@ incident_change(const struct incident_change *ch)
 	snprintf(pw, sizeof(pw), "%.3f", inc.problem_ms / 1000.0);
 	if (!refresh)
 		incident_key(key, sizeof(key));
+	host = incident_text_clean(ch->host);
+	check = incident_text_clean(ch->check);
+	summary = incident_text_clean(ch->summary);
 	params[0] = refresh ? NULL : key;
-	params[1] = ch->host;
-	params[2] = ch->check;
+	params[1] = host;
+	params[2] = check;
 	params[3] = severity_name(ch->sev);
-	params[4] = ch->summary != NULL ? ch->summary : "";
+	params[4] = summary;
 	params[5] = when;
 	params[6] = prio;
 	params[7] = ch->flapping ? "t" : "f";
 	params[8] = ch->maintenance ? "t" : "f";
 	params[9] = ch->parent_host;
-	params[10] = ch->parent_host != NULL ? ch->parent_check : NULL;
+	params[10] = ch->parent_host != NULL ? pcheck : NULL;
 	params[11] = reopen;
 	params[12] = pn;
 	params[13] = pw;
 	if (!refresh)
 		seq = spool_append(params, NPARAMS);
 	incident_send(params, seq, ch->sev);
+	free(host);
+	free(check);
+	free(summary);
+	free(pcheck);
 }
 
 void

@@ -25,6 +25,16 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "apply the schema files not yet applied" },
 	{ "incidents", NULL, ctl_incidents, "[-a|--all] [--json]",
 	    "list open incidents; --all adds the 50 latest resolved" },
+	{ "incident", "show", ctl_incident_show, "ID [--json]", "one incident: fields, timeline, affected CIs" },
+	{ "incident", "ack", ctl_incident_ack, "ID [-u who] [comment]", "acknowledge an open incident" },
+	{ "incident", "resolve", ctl_incident_resolve, "ID [-u who] [comment]", "resolve an incident by hand" },
+	{ "incident", "comment", ctl_incident_comment, "ID [-u who] text", "add a comment to the timeline" },
+	{ "problems", NULL, ctl_problems, "[-a|--all] [--json]", "recurring faults (problem-after)" },
+	{ "maintenance", "add", ctl_maintenance_add,
+	    "host|check|tag TARGET --for D|--end T [opts]",
+	    "add a window; opts: --start T --every D -m text" },
+	{ "maintenance", "list", ctl_maintenance_list, "[-a|--all] [--json]", "maintenance windows" },
+	{ "maintenance", "end", ctl_maintenance_end, "ID", "end a maintenance window now" },
 };
 #define NCMDS	(sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))
 

@@ -65,6 +65,14 @@ void	ctl_query_print(struct ctl *, const char *what, const char *sql, int n,
 /* the commands */
 int	ctl_migrate(struct ctl *, int, char **);
 int	ctl_incidents(struct ctl *, int, char **);
+int	ctl_incident_show(struct ctl *, int, char **);
+int	ctl_incident_ack(struct ctl *, int, char **);
+int	ctl_incident_resolve(struct ctl *, int, char **);
+int	ctl_incident_comment(struct ctl *, int, char **);
+int	ctl_problems(struct ctl *, int, char **);
+int	ctl_maintenance_add(struct ctl *, int, char **);
+int	ctl_maintenance_list(struct ctl *, int, char **);
+int	ctl_maintenance_end(struct ctl *, int, char **);
 int	ctl_graph(struct ctl *, int, char **);
 int	ctl_capacity(struct ctl *, int, char **);
 

@@ -569,6 +569,8 @@ void	incident_init(struct event_base *, const struct config *);
 void	incident_reconcile(const struct checkset *);
 void	incident_reconfigure(const struct config *);
 void	incident_shutdown(void);
+/* valid UTF-8 (each bad byte U+FFFD), malloc'd: text for the database */
+char	*incident_text_clean(const char *);
 
 /* ---------------------------------------------------------------- spool.c */
 /*

@@ -9,6 +9,12 @@
 #include "itsmctl.h"
 
 #define TS(col)	"to_char(" col ", 'YYYY-MM-DD HH24:MI:SS')"
+#define PRIO	"coalesce('P' || priority, '-') AS priority"
+/* flapping and maintenance marks ride on the severity */
+#define SEV	"severity || CASE WHEN flapping THEN ' flapping' ELSE '' END ||" \
+		" CASE WHEN maintenance THEN ' maint' ELSE '' END AS severity"
+#define CIS	"(SELECT count(*) FROM incident_cis c WHERE c.incident_id = i.id" \
+		" AND c.detached_at IS NULL) AS cis"
 
 int
 ctl_incidents(struct ctl *ctl, int argc, char **argv)
@@ -19,20 +25,22 @@ ctl_incidents(struct ctl *ctl, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char *const head_open[] = {
-		"ID", "HOST", "CHECK", "SEVERITY", "OPENED", "LAST-SEEN", "SUMMARY",
+		"ID", "HOST", "CHECK", "STATUS", "PRIO", "SEVERITY", "OPENED", "LAST-SEEN",
+		"CIS", "SUMMARY",
 	};
 	static const char *const head_all[] = {
-		"ID", "HOST", "CHECK", "SEVERITY", "OPENED", "LAST-SEEN", "RESOLVED", "SUMMARY",
+		"ID", "HOST", "CHECK", "STATUS", "PRIO", "SEVERITY", "OPENED", "LAST-SEEN",
+		"RESOLVED", "CIS", "SUMMARY",
 	};
 	static const char sql_open[] =
-	    "SELECT id, host, check_name AS check, severity, " TS("opened_at") " AS opened, "
-	    TS("last_seen_at") " AS last_seen, summary"
-	    " FROM incidents WHERE resolved_at IS NULL ORDER BY opened_at, id";
+	    "SELECT id, host, check_name AS check, status, " PRIO ", " SEV ", "
+	    TS("opened_at") " AS opened, " TS("last_seen_at") " AS last_seen, " CIS ", summary"
+	    " FROM incidents i WHERE resolved_at IS NULL ORDER BY opened_at, id";
 	/* Open ones first (oldest first), then the latest resolved. */
 	static const char sql_all[] =
-	    "SELECT id, host, check_name AS check, severity, " TS("opened_at") " AS opened, "
-	    TS("last_seen_at") " AS last_seen, coalesce(" TS("resolved_at") ", '-') AS resolved,"
-	    " summary"
+	    "SELECT id, host, check_name AS check, status, " PRIO ", " SEV ", "
+	    TS("opened_at") " AS opened, " TS("last_seen_at") " AS last_seen,"
+	    " coalesce(" TS("resolved_at") ", '-') AS resolved, " CIS ", summary"
 	    " FROM ("
 	    "  (SELECT * FROM incidents WHERE resolved_at IS NULL)"
 	    "  UNION ALL"
@@ -59,10 +67,10 @@ ctl_incidents(struct ctl *ctl, int argc, char **argv)
 	if (optind != argc)
 		ctl_usage(stderr, 1);
 	if (all)
-		ctl_query_print(ctl, "cannot list incidents", sql_all, 0, NULL, head_all, 8,
+		ctl_query_print(ctl, "cannot list incidents", sql_all, 0, NULL, head_all, 11,
 		    "no incidents");
 	else
-		ctl_query_print(ctl, "cannot list incidents", sql_open, 0, NULL, head_open, 7,
+		ctl_query_print(ctl, "cannot list incidents", sql_open, 0, NULL, head_open, 10,
 		    "no open incidents");
 	return 0;
 }
