@@ -554,6 +554,46 @@ g_spool_max_size(struct build *b, void *obj, const struct conf_node *c)
 	cfg->spool_max_bytes = v;
 }
 
+/* `listen ADDR:PORT`: the HTTP endpoint (api.c); loopback unless told. */
+static void
+g_listen(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct config	*cfg = obj;
+	const char	*colon = strrchr(c->args[0], ':');
+	char		*end;
+	unsigned long	 port;
+
+	if (colon == NULL || colon == c->args[0] ||
+	    (port = strtoul(colon + 1, &end, 10)) == 0 || port > 65535 || *end != '\0') {
+		conf_error(b->err, &c->argpos[0], "bad address '%s' for 'listen' "
+		    "(use ADDRESS:PORT, e.g. 127.0.0.1:8080)", c->args[0]);
+		return;
+	}
+	cfg->listen = xstrdup(c->args[0]);
+}
+
+/* capacity-every, capacity-window, capacity-horizon: durations for capacity.c */
+static void
+g_capacity_time(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct config	*cfg = obj;
+	uint64_t	 ms;
+
+	if (!get_duration(b, c, &ms))
+		return;
+	if (ms < 1000) {
+		conf_error(b->err, &c->argpos[0], "bad duration '%s' for '%s': "
+		    "must be at least 1s", c->args[0], c->name);
+		return;
+	}
+	if (strcmp(c->name, "capacity-every") == 0)
+		cfg->capacity_every_ms = ms;
+	else if (strcmp(c->name, "capacity-window") == 0)
+		cfg->capacity_window_ms = ms;
+	else
+		cfg->capacity_horizon_ms = ms;
+}
+
 /* Templates and hosts are built after the whole global block is read, so
  * that `interval` may come after them and `use` may precede `template`. */
 static void
@@ -586,6 +626,10 @@ static const struct conf_key global_keys[] = {
 	{ "timeout",	1, 1, 0, g_timeout },
 	{ "template",	1, 1, K_BLOCK | K_MULTI, g_template },
 	{ "host",	1, 1, K_BLOCK | K_MULTI, g_host },
+	{ "listen",	1, 1, 0, g_listen },
+	{ "capacity-every", 1, 1, 0, g_capacity_time },
+	{ "capacity-window", 1, 1, 0, g_capacity_time },
+	{ "capacity-horizon", 1, 1, 0, g_capacity_time },
 };
 
 /* ------------------------------------------------------------ probes */
@@ -605,6 +649,8 @@ struct probe_build {
 	struct buf			 kind_text;	/* the kind's directives */
 	struct pending_threshold	*th;
 	size_t				 nth;
+	struct pending_threshold	*cap;		/* `capacity`: op unused */
+	size_t				 ncap;
 	const struct conf_node		*interval_node, *timeout_node;
 };
 
@@ -705,12 +751,35 @@ p_threshold(struct build *b, void *obj, const struct conf_node *c)
 	pb->th[pb->nth++] = t;
 }
 
+/* `capacity [METRIC] LIMIT`: capacity.c forecasts when LIMIT is reached. */
+static void
+p_capacity(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct probe_build		*pb = obj;
+	struct pending_threshold	 t;
+	const char			*why;
+
+	memset(&t, 0, sizeof(t));
+	t.node = c;
+	if (c->nargs == 2) {
+		t.metric = c->args[0];
+		t.mpos = &c->argpos[0];
+	}
+	if (conf_number(c->args[c->nargs - 1], &t.limit, &why) == -1) {
+		conf_error(b->err, &c->argpos[c->nargs - 1], "bad value '%s' for "
+		    "'capacity': %s", c->args[c->nargs - 1], why);
+		return;
+	}
+	pb->cap[pb->ncap++] = t;
+}
+
 static const struct conf_key probe_keys[] = {
 	{ "interval",	1, 1, 0, p_interval },
 	{ "timeout",	1, 1, 0, p_timeout },
 	{ "fail-after",	1, 1, 0, p_fail_after },
 	{ "warning",	2, 3, K_MULTI, p_threshold },
 	{ "critical",	2, 3, K_MULTI, p_threshold },
+	{ "capacity",	1, 2, K_MULTI, p_capacity },
 };
 
 /* Keys outside the common table belong to the probe's kind. */
@@ -739,6 +808,41 @@ p_other(struct build *b, void *obj, const struct conf_node *c)
 	default:
 		return true;
 	}
+}
+
+static bool
+resolve_capacity(struct build *b, struct probe_build *pb)
+{
+	struct probe_def	*def = pb->def;
+	bool			 ok = true;
+
+	def->capacity = xcalloc(pb->ncap ? pb->ncap : 1, sizeof(*def->capacity));
+	for (size_t i = 0; i < pb->ncap; i++) {
+		struct pending_threshold *p = &pb->cap[i];
+		size_t m = 0;
+
+		if (def->nmetrics == 0) {
+			conf_error(b->err, &p->node->pos, "probe '%s' has no "
+			    "metrics for a capacity limit", def->name);
+			ok = false;
+			continue;
+		}
+		if (p->metric != NULL) {
+			for (m = 0; m < def->nmetrics; m++)
+				if (strcmp(def->metrics[m].name, p->metric) == 0)
+					break;
+			if (m == def->nmetrics) {
+				conf_error(b->err, p->mpos, "unknown metric '%s' "
+				    "in probe '%s'", p->metric, def->name);
+				ok = false;
+				continue;
+			}
+		}
+		def->capacity[def->ncapacity].metric = m;
+		def->capacity[def->ncapacity].limit = p->limit;
+		def->capacity[def->ncapacity++].pos = p->node->pos;
+	}
+	return ok;
 }
 
 static bool
@@ -844,6 +948,7 @@ build_probe(struct build *b, struct probe_def *def, const struct conf_node *c)
 	pb.def = def;
 	pb.th = xcalloc(count_children(c, "warning") +
 	    count_children(c, "critical"), sizeof(*pb.th));
+	pb.cap = xcalloc(count_children(c, "capacity") + 1, sizeof(*pb.cap));
 	walk(b, probe_keys, sizeof(probe_keys) / sizeof(probe_keys[0]), c, &pb,
 	    p_other);
 
@@ -871,11 +976,14 @@ build_probe(struct build *b, struct probe_def *def, const struct conf_node *c)
 				ok = false;
 		if (!resolve_thresholds(b, &pb))
 			ok = false;
+		if (!resolve_capacity(b, &pb))
+			ok = false;
 	}
 	if (ok)
 		make_fingerprint(&pb);
 	free(pb.kind_text.s);
 	free(pb.th);
+	free(pb.cap);
 }
 
 static void
@@ -891,6 +999,7 @@ probe_def_free(struct probe_def *def)
 	}
 	free(def->metrics);
 	free(def->thresholds);
+	free(def->capacity);
 	free(def->name);
 	free(def->fingerprint);
 }
@@ -1169,6 +1278,9 @@ conf_build(struct conf_tree *tree, struct conf_err *err)
 	cfg->log_level = LOG_INFO;
 	cfg->default_interval_ms = DEFAULT_INTERVAL_MS;
 	cfg->default_timeout_ms = DEFAULT_TIMEOUT_MS;
+	cfg->capacity_every_ms = 3600 * 1000ULL;
+	cfg->capacity_window_ms = 14 * 86400 * 1000ULL;
+	cfg->capacity_horizon_ms = 30 * 86400 * 1000ULL;
 	cfg->reopen_window_ms = 30 * 60 * 1000;
 	cfg->problem_count = 3;
 	cfg->problem_window_ms = 7 * 24 * 3600 * 1000ULL;
@@ -1293,6 +1405,7 @@ conf_free(struct config *cfg)
 	free(cfg->database);
 	free(cfg->rrd_dir);
 	free(cfg->rrdcached);
+	free(cfg->listen);
 	free(cfg->user);
 	free(cfg->pidfile);
 	free(cfg->spool_dir);
