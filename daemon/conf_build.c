@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -1058,9 +1059,149 @@ h_snmp_version(struct build *b, void *obj, const struct conf_node *c)
 		hb->host->snmp.version = 1;
 	else if (strcmp(c->args[0], "2c") == 0 || strcmp(c->args[0], "2") == 0)
 		hb->host->snmp.version = 2;
+	else if (strcmp(c->args[0], "3") == 0)
+		hb->host->snmp.version = 3;
 	else
-		conf_error(b->err, &c->argpos[0], "bad snmp-version '%s': use 1 "
-		    "or 2c", c->args[0]);
+		conf_error(b->err, &c->argpos[0], "bad snmp-version '%s': use 1, "
+		    "2c or 3", c->args[0]);
+}
+
+/* One of a fixed set of words, or an error listing them. */
+static bool
+one_of(struct build *b, const struct conf_node *c, const char *const *words,
+    int *idx)
+{
+	struct buf	list = { NULL, 0, 0 };
+
+	for (int i = 0; words[i] != NULL; i++)
+		if (strcasecmp(c->args[0], words[i]) == 0) {
+			*idx = i;
+			return true;
+		}
+	for (int i = 0; words[i] != NULL; i++)
+		buf_add(&list, "%s%s", i ? ", " : "", words[i]);
+	conf_error(b->err, &c->argpos[0], "bad %s '%s': use one of %s", c->name,
+	    c->args[0], list.s);
+	free(list.s);
+	return false;
+}
+
+static const char *const snmp_levels[] = {
+	"noAuthNoPriv", "authNoPriv", "authPriv", NULL
+};
+static const char *const snmp_auth_protos[] = {
+	"MD5", "SHA", "SHA-224", "SHA-256", "SHA-384", "SHA-512", NULL
+};
+static const char *const snmp_priv_protos[] = {
+	"DES", "AES", "AES-128", "AES-192", "AES-256", NULL
+};
+
+static void
+h_snmp_user(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct host_build	*hb = obj;
+
+	if (nonempty(b, c))
+		hb->host->snmp.user = xstrdup(c->args[0]);
+}
+
+static void
+h_snmp_level(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct host_build	*hb = obj;
+	int			 i;
+
+	if (one_of(b, c, snmp_levels, &i))
+		hb->host->snmp.level = i + 1;
+}
+
+static void
+h_snmp_auth_proto(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct host_build	*hb = obj;
+	int			 i;
+
+	if (one_of(b, c, snmp_auth_protos, &i))
+		hb->host->snmp.auth_proto = xstrdup(snmp_auth_protos[i]);
+}
+
+static void
+h_snmp_priv_proto(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct host_build	*hb = obj;
+	int			 i;
+
+	if (one_of(b, c, snmp_priv_protos, &i))
+		hb->host->snmp.priv_proto = xstrdup(snmp_priv_protos[i]);
+}
+
+/* RFC 3414 passphrases: net-snmp refuses fewer than 8 characters. */
+static void
+h_snmp_key(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct host_build	*hb = obj;
+	const char		*v;
+	char			**to;
+
+	to = strcmp(c->name, "snmp-auth-key") == 0 ? &hb->host->snmp.auth_key :
+	    &hb->host->snmp.priv_key;
+	if ((v = conf_secret(c->args[0], &c->argpos[0], b->err)) == NULL)
+		return;
+	if (strlen(v) < 8) {
+		conf_error(b->err, &c->argpos[0], "'%s' must be at least 8 "
+		    "characters long", c->name);
+		return;
+	}
+	*to = xstrdup(v);
+}
+
+static void
+h_snmp_context(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct host_build	*hb = obj;
+
+	(void)b;
+	hb->host->snmp.context = xstrdup(c->args[0]);
+}
+
+/*
+ * v3 settings agree with each other: the level defaults to what the keys
+ * allow, and a level names the keys it needs.  Reported at the host.
+ */
+static void
+snmp_v3_check(struct build *b, struct host *h, const struct conf_node *c)
+{
+	struct snmp_auth	*a = &h->snmp;
+
+	if (a->version != 3) {
+		if (a->user || a->level || a->auth_key || a->priv_key ||
+		    a->auth_proto || a->priv_proto || a->context)
+			conf_error(b->err, &c->pos, "host '%s': snmp-user and the "
+			    "other SNMPv3 keys need 'snmp-version 3'", h->name);
+		return;
+	}
+	if (a->user == NULL)
+		conf_error(b->err, &c->pos, "host '%s': SNMPv3 needs 'snmp-user'",
+		    h->name);
+	if (a->level == 0)
+		a->level = a->priv_key ? 3 : a->auth_key ? 2 : 1;
+	if (a->level >= 2 && a->auth_key == NULL)
+		conf_error(b->err, &c->pos, "host '%s': security level %s needs "
+		    "'snmp-auth-key'", h->name, snmp_levels[a->level - 1]);
+	if (a->level == 3 && a->priv_key == NULL)
+		conf_error(b->err, &c->pos, "host '%s': security level authPriv "
+		    "needs 'snmp-priv-key'", h->name);
+	if (a->level < 3 && a->priv_key != NULL)
+		conf_error(b->err, &c->pos, "host '%s': 'snmp-priv-key' needs "
+		    "security level authPriv (not %s)", h->name,
+		    snmp_levels[a->level - 1]);
+	if (a->level < 2 && a->auth_key != NULL)
+		conf_error(b->err, &c->pos, "host '%s': 'snmp-auth-key' needs "
+		    "security level authNoPriv or authPriv", h->name);
+	if (a->auth_proto == NULL)
+		a->auth_proto = xstrdup("SHA");
+	if (a->priv_proto == NULL)
+		a->priv_proto = xstrdup("AES");
 }
 
 static void
@@ -1143,6 +1284,13 @@ static const struct conf_key host_keys[] = {
 	{ "community",		1, 1, 0, h_community },
 	{ "snmp-port",		1, 1, 0, h_snmp_port },
 	{ "snmp-retries",	1, 1, 0, h_snmp_retries },
+	{ "snmp-user",		1, 1, 0, h_snmp_user },
+	{ "snmp-security-level", 1, 1, 0, h_snmp_level },
+	{ "snmp-auth-protocol",	1, 1, 0, h_snmp_auth_proto },
+	{ "snmp-auth-key",	1, 1, 0, h_snmp_key },
+	{ "snmp-priv-protocol",	1, 1, 0, h_snmp_priv_proto },
+	{ "snmp-priv-key",	1, 1, 0, h_snmp_key },
+	{ "snmp-context",	1, 1, 0, h_snmp_context },
 	{ "use",		1, 1, K_MULTI, h_use },
 	{ "probe",		2, 2, K_BLOCK | K_MULTI, h_probe },
 };
@@ -1195,6 +1343,7 @@ build_host(struct build *b, struct host *h, const struct conf_node *c)
 	if (!hb.have_address)
 		conf_error(b->err, &c->pos, "host '%s' has no 'address'",
 		    h->name);
+	snmp_v3_check(b, h, c);
 
 	/* Template probes first, in `use` order, then the host's own. */
 	n = h->nown;
@@ -1211,7 +1360,7 @@ build_host(struct build *b, struct host *h, const struct conf_node *c)
 
 	for (i = 0; i < h->nprobes; i++)
 		if (h->probes[i]->ops == &snmp_probe_ops &&
-		    h->snmp.community == NULL) {
+		    h->snmp.version != 3 && h->snmp.community == NULL) {
 			conf_error(b->err, &c->pos, "host '%s': snmp probe '%s' "
 			    "needs a community", h->name, h->probes[i]->name);
 			break;
@@ -1399,6 +1548,16 @@ conf_free(struct config *cfg)
 		free(h->name);
 		free(h->address);
 		free(h->snmp.community);
+		free(h->snmp.user);
+		free(h->snmp.auth_proto);
+		free(h->snmp.priv_proto);
+		free(h->snmp.context);
+		if (h->snmp.auth_key != NULL)
+			explicit_bzero(h->snmp.auth_key, strlen(h->snmp.auth_key));
+		if (h->snmp.priv_key != NULL)
+			explicit_bzero(h->snmp.priv_key, strlen(h->snmp.priv_key));
+		free(h->snmp.auth_key);
+		free(h->snmp.priv_key);
 	}
 	free(cfg->hosts);
 	free(cfg->path);

@@ -191,6 +191,14 @@ struct snmp_auth {
 	char		*community;	/* secret: never logged */
 	unsigned	 port;
 	int		 retries;
+	/* SNMPv3 (USM); set by the snmp-* host keys, checked by conf_build */
+	char		*user;		/* snmp-user: security name */
+	int		 level;		/* 1 noAuthNoPriv, 2 authNoPriv, 3 authPriv */
+	char		*auth_proto;	/* MD5 SHA SHA-224 SHA-256 SHA-384 SHA-512 */
+	char		*auth_key;	/* secret: passphrase, never logged */
+	char		*priv_proto;	/* DES AES (AES-128) AES-192 AES-256 */
+	char		*priv_key;	/* secret: passphrase, never logged */
+	char		*context;	/* snmp-context, or NULL */
 };
 
 /* Owned by struct config. */

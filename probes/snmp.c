@@ -85,14 +85,14 @@ struct snmp_state {
 
 	/* what the session was opened with; any change opens a new one */
 	char			*peer;		/* "udp:192.0.2.1:161" */
-	char			*community;	/* secret: never logged */
-	int			 version;
+	char			*auth;		/* auth_text() of the settings: secret */
 
 	struct evdns_getaddrinfo_request *dns;
 	char			*name;		/* host->address the cache is for */
 	char			*resolved;	/* its numeric address, or NULL */
 
 	uint64_t		 deadline;	/* mono ms: net-snmp should be done by then */
+	int			 report_logged;	/* snmp_reports index + 1 last logged, 0 none */
 	struct snmp_req		*reqs;
 	size_t			 nreqs;
 	size_t			 pending;	/* reqs in flight */
@@ -575,11 +575,100 @@ session_close(struct snmp_state *st)
 	st->fd = -1;
 	free(st->peer);
 	st->peer = NULL;
-	if (st->community != NULL) {
-		explicit_bzero(st->community, strlen(st->community));
-		free(st->community);
+	if (st->auth != NULL) {
+		explicit_bzero(st->auth, strlen(st->auth));
+		free(st->auth);
 	}
-	st->community = NULL;
+	st->auth = NULL;
+}
+
+/*
+ * Every setting a session is opened with, as one text, so that a reload
+ * that changes any of them opens a new session.  Holds secrets: compared,
+ * then zeroed, never printed.
+ */
+static char *
+auth_text(const struct snmp_auth *a)
+{
+#define S(x)	((x) ? (x) : "")
+	return xasprintf("%d|%s|%s|%d|%s|%s|%s|%s|%s", a->version, S(a->community),
+	    S(a->user), a->level, S(a->auth_proto), S(a->auth_key),
+	    S(a->priv_proto), S(a->priv_key), S(a->context));
+#undef S
+}
+
+/*
+ * USM settings into a session: protocol OIDs from net-snmp's own name
+ * tables (as snmpget -a/-x read them) and keys from the passphrases.
+ * Engine ID discovery is left to net-snmp's reports on the first request
+ * (SNMP_FLAGS_DONT_PROBE: its probe in snmp_sess_open() would block).
+ */
+static int
+session_v3(netsnmp_session *ss, const struct snmp_auth *a, char *why, size_t whylen)
+{
+	const char	*pp;
+	oid		*o;
+	size_t		 olen = 0;
+	int		 t;
+
+	ss->version = SNMP_VERSION_3;
+	ss->flags |= SNMP_FLAGS_DONT_PROBE;
+	ss->securityName = a->user;
+	ss->securityNameLen = strlen(a->user);
+	ss->securityLevel = a->level == 3 ? SNMP_SEC_LEVEL_AUTHPRIV :
+	    a->level == 2 ? SNMP_SEC_LEVEL_AUTHNOPRIV : SNMP_SEC_LEVEL_NOAUTH;
+	if (a->context != NULL) {
+		ss->contextName = a->context;
+		ss->contextNameLen = strlen(a->context);
+	}
+	if (a->level < 2)
+		return 0;
+	if ((t = usm_lookup_auth_type(a->auth_proto)) < 0 ||
+	    (o = sc_get_auth_oid(t, &olen)) == NULL) {
+		snprintf(why, whylen, "auth protocol %s is not supported by this "
+		    "net-snmp", a->auth_proto);
+		return -1;
+	}
+	ss->securityAuthProto = snmp_duplicate_objid(o, olen);
+	ss->securityAuthProtoLen = olen;
+	ss->securityAuthKeyLen = USM_AUTH_KU_LEN;
+	if (generate_Ku(ss->securityAuthProto, (u_int)olen, (const u_char *)a->auth_key,
+	    strlen(a->auth_key), ss->securityAuthKey, &ss->securityAuthKeyLen) !=
+	    SNMPERR_SUCCESS) {
+		snprintf(why, whylen, "cannot derive the %s auth key", a->auth_proto);
+		return -1;
+	}
+	if (a->level < 3)
+		return 0;
+	pp = strcmp(a->priv_proto, "AES-128") == 0 ? "AES" : a->priv_proto;
+	if ((t = usm_lookup_priv_type(pp)) < 0 ||
+	    (o = sc_get_priv_oid(t, &olen)) == NULL) {
+		snprintf(why, whylen, "privacy protocol %s is not supported by "
+		    "this net-snmp", a->priv_proto);
+		return -1;
+	}
+	ss->securityPrivProto = snmp_duplicate_objid(o, olen);
+	ss->securityPrivProtoLen = olen;
+	ss->securityPrivKeyLen = USM_PRIV_KU_LEN;
+	/* the privacy key is derived with the auth hash (RFC 3414 2.6) */
+	if (generate_Ku(ss->securityAuthProto, (u_int)ss->securityAuthProtoLen,
+	    (const u_char *)a->priv_key, strlen(a->priv_key), ss->securityPrivKey,
+	    &ss->securityPrivKeyLen) != SNMPERR_SUCCESS) {
+		snprintf(why, whylen, "cannot derive the %s privacy key", a->priv_proto);
+		return -1;
+	}
+	return 0;
+}
+
+/* What session_v3() allocated; the keys are zeroed with the struct. */
+static void
+session_v3_clear(netsnmp_session *ss)
+{
+	free(ss->securityAuthProto);
+	free(ss->securityPrivProto);
+	ss->securityAuthProto = ss->securityPrivProto = NULL;
+	explicit_bzero(ss->securityAuthKey, sizeof(ss->securityAuthKey));
+	explicit_bzero(ss->securityPrivKey, sizeof(ss->securityPrivKey));
 }
 
 static void	read_cb(evutil_socket_t, short, void *);
@@ -591,31 +680,50 @@ session_open(struct snmp_state *st, const char *addr, char *why, size_t whylen)
 	const struct snmp_auth	*a = &st->check->host->snmp;
 	netsnmp_session		 ss;
 	netsnmp_transport	*t;
-	char			*peer, *errstr = NULL;
+	char			*peer, *auth, *errstr = NULL;
 	int			 liberr = 0, syserr = 0;
 
 	if (is_ipv6(addr))
 		peer = xasprintf("udp6:[%s]:%u", addr, a->port);
 	else
 		peer = xasprintf("udp:%s:%u", addr, a->port);
+	auth = auth_text(a);
 	if (st->sess != NULL && strcmp(st->peer, peer) == 0 &&
-	    st->version == a->version && strcmp(st->community, a->community) == 0) {
+	    strcmp(st->auth, auth) == 0) {
 		free(peer);
+		explicit_bzero(auth, strlen(auth));
+		free(auth);
 		return 0;
 	}
 	session_close(st);
 
 	snmp_sess_init(&ss);
-	ss.version = a->version == 1 ? SNMP_VERSION_1 : SNMP_VERSION_2c;
 	ss.peername = peer;
-	ss.community = (u_char *)a->community;
-	ss.community_len = strlen(a->community);
 	ss.retries = a->retries;
 	ss.timeout = 1000000;		/* set per run in send_run() */
-	if ((st->sess = snmp_sess_open(&ss)) == NULL) {
+	if (a->version == 3) {
+		if (session_v3(&ss, a, why, whylen) == -1) {
+			session_v3_clear(&ss);
+			explicit_bzero(auth, strlen(auth));
+			free(auth);
+			free(peer);
+			return -1;
+		}
+	} else {
+		ss.version = a->version == 1 ? SNMP_VERSION_1 : SNMP_VERSION_2c;
+		ss.community = (u_char *)a->community;
+		ss.community_len = strlen(a->community);
+	}
+	st->sess = snmp_sess_open(&ss);
+	if (st->sess == NULL) {
 		snmp_error(&ss, &liberr, &syserr, &errstr);
 		snprintf(why, whylen, "%s", errstr ? errstr : "snmp_sess_open failed");
 		free(errstr);
+	}
+	session_v3_clear(&ss);
+	if (st->sess == NULL) {
+		explicit_bzero(auth, strlen(auth));
+		free(auth);
 		free(peer);
 		return -1;
 	}
@@ -623,13 +731,14 @@ session_open(struct snmp_state *st, const char *addr, char *why, size_t whylen)
 		snprintf(why, whylen, "session has no socket");
 		snmp_sess_close(st->sess);
 		st->sess = NULL;
+		explicit_bzero(auth, strlen(auth));
+		free(auth);
 		free(peer);
 		return -1;
 	}
 	st->fd = t->sock;
 	st->peer = peer;
-	st->community = xstrdup(a->community);
-	st->version = a->version;
+	st->auth = auth;
 	if ((st->rev = event_new(snmp_base, st->fd, EV_READ | EV_PERSIST,
 	    read_cb, st)) == NULL)
 		fatalx("snmp: event_new failed");
@@ -752,6 +861,10 @@ take_response(struct snmp_state *st, struct snmp_req *rq, netsnmp_pdu *pdu)
 	char			 why[96];
 	size_t			 i;
 
+	if (st->report_logged) {
+		log_info("%s: SNMPv3 requests accepted again", st->check->host->name);
+		st->report_logged = 0;
+	}
 	if (pdu->errstat == SNMP_ERR_NOSUCHNAME && pdu->errindex >= 1 &&
 	    (size_t)pdu->errindex <= rq->count) {
 		/* SNMPv1: one missing object voids the PDU; the others are unknown */
@@ -787,6 +900,74 @@ take_response(struct snmp_state *st, struct snmp_req *rq, netsnmp_pdu *pdu)
 }
 
 /*
+ * RFC 3414/3412 report counters, the agent's way of saying why it refused
+ * an SNMPv3 request.  Time window and engine ID reports are part of
+ * discovery: net-snmp answers them by resending, so they end nothing.
+ */
+static const struct {
+	oid		 arc[11];
+	size_t		 len;
+	const char	*name, *what;
+	bool		 transient;
+} snmp_reports[] = {
+	{ { 1,3,6,1,6,3,15,1,1,1,0 }, 11, "usmStatsUnsupportedSecLevels",
+	    "security level not accepted", false },
+	{ { 1,3,6,1,6,3,15,1,1,2,0 }, 11, "usmStatsNotInTimeWindows",
+	    "not in time window", true },
+	{ { 1,3,6,1,6,3,15,1,1,3,0 }, 11, "usmStatsUnknownUserNames",
+	    "unknown user", false },
+	{ { 1,3,6,1,6,3,15,1,1,4,0 }, 11, "usmStatsUnknownEngineIDs",
+	    "unknown engine ID", true },
+	{ { 1,3,6,1,6,3,15,1,1,5,0 }, 11, "usmStatsWrongDigests",
+	    "authentication failure", false },
+	{ { 1,3,6,1,6,3,15,1,1,6,0 }, 11, "usmStatsDecryptionErrors",
+	    "decryption failure (wrong privacy key or protocol)", false },
+	{ { 1,3,6,1,6,3,11,2,1,1,0 }, 11, "snmpUnknownSecurityModels",
+	    "security model not supported", false },
+	{ { 1,3,6,1,6,3,11,2,1,2,0 }, 11, "snmpInvalidMsgs",
+	    "invalid message", false },
+	{ { 1,3,6,1,6,3,11,2,1,3,0 }, 11, "snmpUnknownPDUHandlers",
+	    "no PDU handler", false },
+};
+
+/* Index into snmp_reports of a report PDU's first varbind, or -1. */
+static int
+report_kind(const netsnmp_pdu *pdu)
+{
+	const netsnmp_variable_list	*v = pdu->variables;
+
+	if (v == NULL)
+		return -1;
+	for (size_t i = 0; i < sizeof(snmp_reports) / sizeof(snmp_reports[0]); i++)
+		if (snmp_oid_compare(v->name, v->name_length, snmp_reports[i].arc,
+		    snmp_reports[i].len) == 0)
+			return (int)i;
+	return -1;
+}
+
+/*
+ * The agent refused the request with a report: the run fails with its
+ * name, and the host's log says so once until it changes or recovers.
+ */
+static void
+report_fail(struct snmp_state *st, struct snmp_req *rq, int k)
+{
+	const char	*name = k >= 0 ? snmp_reports[k].name : "unknown report";
+	char		 why[160];
+
+	if (k >= 0)
+		snprintf(why, sizeof(why), "SNMPv3 %s (%s)", snmp_reports[k].what, name);
+	else
+		snprintf(why, sizeof(why), "SNMPv3 request refused (unknown report)");
+	run_status(st, PS_AUTH_FAILED, "%s", why);
+	values_fail(st, rq->first, rq->count, PS_AUTH_FAILED, why);
+	if (st->report_logged != k + 1) {
+		log_warnx("%s: %s", st->check->host->name, why);
+		st->report_logged = k + 1;
+	}
+}
+
+/*
  * net-snmp calls this from snmp_sess_read2(), snmp_sess_timeout() and
  * snmp_sess_close().  It only records: it must not end the run, since the
  * library still holds the request when it returns to us.
@@ -809,6 +990,18 @@ response_cb(int op, netsnmp_session *sp, int reqid, netsnmp_pdu *pdu, void *arg)
 			rq = &st->reqs[i];
 	if (rq == NULL)
 		return 1;		/* a request of an earlier run */
+	if (pdu != NULL && pdu->command == SNMP_MSG_REPORT) {
+		int	k = report_kind(pdu);
+
+		if (k >= 0 && snmp_reports[k].transient)
+			return 1;	/* discovery: net-snmp resends */
+		rq->done = true;
+		st->pending--;
+		report_fail(st, rq, k);
+		return 1;
+	}
+	if (op == NETSNMP_CALLBACK_OP_SEC_ERROR)
+		return 1;		/* the report itself follows, or the timeout */
 	rq->done = true;
 	st->pending--;
 
@@ -820,8 +1013,11 @@ response_cb(int op, netsnmp_session *sp, int reqid, netsnmp_pdu *pdu, void *arg)
 		tries = (st->check->host->snmp.retries > 0 ?
 		    st->check->host->snmp.retries : 0) + 1;
 		target_text(st->check, target, sizeof(target));
-		run_status(st, PS_TIMEOUT, "no SNMP response from %s after %d %s",
-		    target, tries, tries == 1 ? "try" : "tries");
+		/* agents drop what they cannot decrypt: say so, it is the usual cause */
+		run_status(st, PS_TIMEOUT, "no SNMP response from %s after %d %s%s",
+		    target, tries, tries == 1 ? "try" : "tries",
+		    st->check->host->snmp.version == 3 && st->check->host->snmp.level == 3 ?
+		    " (SNMPv3 authPriv: a wrong privacy key looks the same)" : "");
 		values_fail(st, rq->first, rq->count, PS_TIMEOUT, "no SNMP response");
 		break;
 	default:
@@ -1087,12 +1283,7 @@ snmp_probe_start(struct check *c)
 	st->pending = 0;
 	st->deadline = mono_ms() + d->timeout_ms;
 
-	if (a->version != 1 && a->version != 2) {
-		run_fail(st, PS_ERROR, "SNMPv3 is not supported yet");
-		end_soon(st);
-		return;
-	}
-	if (a->community == NULL) {
+	if (a->version != 3 && a->community == NULL) {
 		run_fail(st, PS_ERROR, "no community configured");
 		end_soon(st);
 		return;

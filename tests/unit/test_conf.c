@@ -501,8 +501,8 @@ static const struct {
 	{ "bad template name", "template -t { }\n",
 	    "t.conf:1:10: bad template name '-t': must match "
 	    "[A-Za-z0-9][A-Za-z0-9._-]*\n" },
-	{ "bad snmp-version", "host a {\n address x\n snmp-version 3\n}\n",
-	    "t.conf:3:15: bad snmp-version '3': use 1 or 2c\n" },
+	{ "bad snmp-version", "host a {\n address x\n snmp-version 4\n}\n",
+	    "t.conf:3:15: bad snmp-version '4': use 1, 2c or 3\n" },
 	{ "bad snmp-port", "host a {\n address x\n snmp-port 70000\n}\n",
 	    "t.conf:3:12: bad snmp-port '70000': must be a whole number from "
 	    "1 to 65535\n" },
