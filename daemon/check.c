@@ -106,7 +106,22 @@ enum severity
 check_evaluate(const struct probe_def *d, enum probe_status status, const char *reason,
     const struct sample *s, const double *v, const bool *have, char *sum, size_t len)
 {
+	return check_evaluate_hyst(d, status, reason, s, v, have, NULL, sum, len);
+}
+
+/*
+ * A threshold with `recover` that was hit last run stays hit until its
+ * value meets the recovery condition (open at > 90, recover at < 85), so a
+ * value hovering at the limit does not open and resolve on every poll.  A
+ * missing value keeps nothing: it is UNKNOWN on its own.
+ */
+enum severity
+check_evaluate_hyst(const struct probe_def *d, enum probe_status status, const char *reason,
+    const struct sample *s, const double *v, const bool *have, uint64_t *active,
+    char *sum, size_t len)
+{
 	enum severity	worst = SEV_OK;
+	uint64_t	was = active != NULL ? *active : 0, now = 0;
 
 	sum[0] = '\0';
 	if (status != PS_OK)
@@ -120,10 +135,35 @@ check_evaluate(const struct probe_def *d, enum probe_status status, const char *
 		const struct metric_def	*m = &d->metrics[t->metric];
 		const char		*u = m->unit ? m->unit : "";
 
-		if (have[t->metric] && threshold_hit(t, v[t->metric]))
+		bool hit, held = false;
+
+		if (!have[t->metric]) {
+			if (i < 64)	/* no value: remember what was hit for when one comes */
+				now |= was & 1ULL << i;
+			continue;
+		}
+		hit = threshold_hit(t, v[t->metric]);
+		if (!hit && t->has_recover && i < 64 && (was & 1ULL << i)) {
+			struct threshold r = *t;
+
+			r.op = t->recover_op;
+			r.limit = t->recover_limit;
+			held = hit = !threshold_hit(&r, v[t->metric]);
+		}
+		if (!hit)
+			continue;
+		if (i < 64)
+			now |= 1ULL << i;
+		if (held)
+			note(&worst, t->sev, sum, len, "%s = %.6g%s, not yet %s %.6g%s",
+			    m->name, v[t->metric], u, op_text(t->recover_op),
+			    t->recover_limit, u);
+		else
 			note(&worst, t->sev, sum, len, "%s = %.6g%s %s %.6g%s", m->name,
 			    v[t->metric], u, op_text(t->op), t->limit, u);
 	}
+	if (active != NULL && have != NULL)
+		*active = now;
 	if (worst == SEV_OK)
 		snprintf(sum, len, "ok");
 	return worst;
@@ -169,7 +209,7 @@ check_inst_free(struct check_inst *ci)
 	free(ci->incident_key);
 	free(ci->rrd_name);
 	free(ci->prev);
-	free(ci->st.summary);
+	state_free(&ci->st);
 	free(ci);
 }
 
@@ -221,7 +261,8 @@ judge(struct check *c, struct check_inst *ci, enum probe_status status, const ch
 		rrdw_update(c->host->name, d->name, ci->rrd_name, d->metrics[i].name,
 		    d->interval_ms, c->result.finished_wall_ms, have[i], v[i]);
 	}
-	state_update(c, ci, check_evaluate(d, status, reason, s, v, have, sum, sizeof(sum)), sum);
+	state_update(c, ci, check_evaluate_hyst(d, status, reason, s, v, have, &ci->st.th_active,
+	    sum, sizeof(sum)), sum);
 }
 
 /*

@@ -38,9 +38,12 @@ checks_build(struct config *cfg)
 			c->inst[0] = check_inst_new(c, "");
 			c->ninst = 1;
 			set->v[set->n++] = c;
+			if (def == host->avail)
+				host->avail_check = c;
 		}
 	}
 	qsort(set->v, set->n, sizeof(*set->v), check_cmp);
+	state_configure(cfg);
 	return set;
 }
 

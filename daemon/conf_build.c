@@ -20,7 +20,10 @@
 #define DEFAULT_TIMEOUT_MS	(10 * 1000)
 #define MIN_INTERVAL_MS		1000
 #define MAX_NAME		128	/* a name is a path component of RRD files */
-#define MAX_KEYS		16	/* entries in one key table */
+#define MAX_KEYS		32	/* entries in one key table */
+#define DEFAULT_SETTLE_MS	5000
+#define DEFAULT_FLAP_LOW	25.0
+#define DEFAULT_FLAP_HIGH	50.0
 
 struct build {
 	struct config		 *cfg;
@@ -31,6 +34,8 @@ struct build {
 	size_t			  nhost_nodes;
 	const struct conf_node	 *interval_node, *timeout_node;
 	bool			  defaults_ok;	/* global interval/timeout agree */
+	struct pending_parent	 *pp;		/* `parent` lines, resolved after all hosts */
+	size_t			  npp;
 };
 
 /*
@@ -595,6 +600,212 @@ g_capacity_time(struct build *b, void *obj, const struct conf_node *c)
 		cfg->capacity_horizon_ms = ms;
 }
 
+/* ------------------------------------------- state: dependencies, ITIL */
+
+/* A `parent` line, resolved once every host is known. */
+struct pending_parent {
+	struct host		*host;
+	const char		*name;
+	const struct conf_pos	*pos;
+	struct host		*to;		/* resolved */
+};
+
+static void
+g_settle(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct config	*cfg = obj;
+	uint64_t	 ms;
+
+	if (!get_duration(b, c, &ms))
+		return;
+	if (ms > 600000) {
+		conf_error(b->err, &c->argpos[0], "bad duration '%s' for 'settle': "
+		    "at most 10m", c->args[0]);
+		return;
+	}
+	cfg->settle_ms = ms;
+}
+
+/* `impact I P P P` rows: the priorities for urgency 1, 2 and 3. */
+static void
+pm_impact(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct config	*cfg = obj;
+	int		 row[3];
+
+	if (strlen(c->args[0]) != 1 || c->args[0][0] < '1' || c->args[0][0] > '3') {
+		conf_error(b->err, &c->argpos[0], "bad impact '%s': use 1, 2 or 3",
+		    c->args[0]);
+		return;
+	}
+	for (int i = 0; i < 3; i++) {
+		const char *a = c->args[i + 1];
+
+		if (a[0] == 'P' || a[0] == 'p')
+			a++;
+		if (strlen(a) != 1 || a[0] < '1' || a[0] > '5') {
+			conf_error(b->err, &c->argpos[i + 1], "bad priority '%s': use "
+			    "1 to 5 (or P1 to P5)", c->args[i + 1]);
+			return;
+		}
+		row[i] = a[0] - '0';
+	}
+	memcpy(cfg->priority[c->args[0][0] - '1'], row, sizeof(row));
+}
+
+static const struct conf_key prio_keys[] = {
+	{ "impact",	4, 4, K_MULTI, pm_impact },
+};
+
+static void
+g_priority_matrix(struct build *b, void *obj, const struct conf_node *c)
+{
+	walk(b, prio_keys, sizeof(prio_keys) / sizeof(prio_keys[0]), c, obj, NULL);
+}
+
+/* maintenance "NAME" { hosts/probes/tags GLOB...; every DAYS HH:MM-HH:MM; once FROM TO; zone Z } */
+struct maint_build {
+	struct maint_window	*w;
+	const struct conf_node	**once;
+	size_t			  nonce;
+};
+
+static char **
+strv(const struct conf_node *c, char **v, size_t *n)
+{
+	v = xreallocarray(v, *n + c->nargs, sizeof(*v));
+	for (size_t i = 0; i < c->nargs; i++)
+		v[(*n)++] = xstrdup(c->args[i]);
+	return v;
+}
+
+static void
+mw_select(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct maint_window	*w = ((struct maint_build *)obj)->w;
+
+	(void)b;
+	if (strcmp(c->name, "hosts") == 0)
+		w->hosts = strv(c, w->hosts, &w->nhosts);
+	else if (strcmp(c->name, "probes") == 0)
+		w->probes = strv(c, w->probes, &w->nprobes);
+	else
+		w->tags = strv(c, w->tags, &w->ntags);
+}
+
+static void
+mw_every(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct maint_window	*w = ((struct maint_build *)obj)->w;
+	struct maint_time	 t = { 0 };
+	const char		*why;
+
+	if (maint_parse_days(c->args[0], &t.days, &why) == -1) {
+		conf_error(b->err, &c->argpos[0], "bad days '%s' for 'every': %s",
+		    c->args[0], why);
+		return;
+	}
+	if (maint_parse_span(c->args[1], &t.from_min, &t.to_min, &why) == -1) {
+		conf_error(b->err, &c->argpos[1], "bad time range '%s' for 'every': %s",
+		    c->args[1], why);
+		return;
+	}
+	w->times = xreallocarray(w->times, w->ntimes + 1, sizeof(*w->times));
+	w->times[w->ntimes++] = t;
+}
+
+/* Converted after the block: `zone` may come after `once`. */
+static void
+mw_once(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct maint_build	*mb = obj;
+
+	(void)b;
+	mb->once = xreallocarray(mb->once, mb->nonce + 1, sizeof(*mb->once));
+	mb->once[mb->nonce++] = c;
+}
+
+static void
+mw_zone(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct maint_window	*w = ((struct maint_build *)obj)->w;
+	const char		*why;
+
+	if ((w->zone = maint_zone_load(c->args[0], &why)) == NULL)
+		conf_error(b->err, &c->argpos[0], "bad zone '%s': %s", c->args[0], why);
+}
+
+static const struct conf_key maint_keys[] = {
+	{ "hosts",	1, 64, K_MULTI, mw_select },
+	{ "probes",	1, 64, K_MULTI, mw_select },
+	{ "tags",	1, 64, K_MULTI, mw_select },
+	{ "every",	2, 2, K_MULTI, mw_every },
+	{ "once",	2, 2, K_MULTI, mw_once },
+	{ "zone",	1, 1, 0, mw_zone },
+};
+
+static void
+g_maintenance(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct config		*cfg = obj;
+	struct maint_window	*w;
+	struct maint_build	 mb = { 0 };
+	const char		*why;
+
+	cfg->maint = xreallocarray(cfg->maint, cfg->nmaint + 1, sizeof(*cfg->maint));
+	w = &cfg->maint[cfg->nmaint++];
+	memset(w, 0, sizeof(*w));
+	w->name = xstrdup(c->args[0]);
+	w->pos = c->pos;
+	check_name(b, "maintenance", w->name, &c->argpos[0]);
+	mb.w = w;
+	walk(b, maint_keys, sizeof(maint_keys) / sizeof(maint_keys[0]), c, &mb, NULL);
+	for (size_t i = 0; i < mb.nonce; i++) {
+		const struct conf_node	*o = mb.once[i];
+		struct maint_time	 t = { .once = true };
+
+		if (maint_parse_when(o->args[0], w->zone, &t.start, &why) == -1) {
+			conf_error(b->err, &o->argpos[0], "bad start '%s': %s", o->args[0], why);
+			continue;
+		}
+		if (maint_parse_when(o->args[1], w->zone, &t.end, &why) == -1) {
+			conf_error(b->err, &o->argpos[1], "bad end '%s': %s", o->args[1], why);
+			continue;
+		}
+		if (t.end <= t.start) {
+			conf_error(b->err, &o->argpos[1], "maintenance '%s' ends before it "
+			    "starts", w->name);
+			continue;
+		}
+		w->times = xreallocarray(w->times, w->ntimes + 1, sizeof(*w->times));
+		w->times[w->ntimes++] = t;
+	}
+	free(mb.once);
+	if (w->nhosts + w->nprobes + w->ntags == 0)
+		conf_error(b->err, &c->pos, "maintenance '%s' covers nothing: give "
+		    "hosts, probes or tags", w->name);
+	if (w->ntimes == 0 && mb.nonce == 0 && count_children(c, "every") == 0)
+		conf_error(b->err, &c->pos, "maintenance '%s' has no time: give "
+		    "'every DAYS HH:MM-HH:MM' or 'once FROM TO'", w->name);
+}
+
+static void
+maint_free(struct maint_window *w)
+{
+	for (size_t i = 0; i < w->nhosts; i++)
+		free(w->hosts[i]);
+	for (size_t i = 0; i < w->nprobes; i++)
+		free(w->probes[i]);
+	for (size_t i = 0; i < w->ntags; i++)
+		free(w->tags[i]);
+	free(w->hosts);
+	free(w->probes);
+	free(w->tags);
+	free(w->times);
+	free(w->name);
+	maint_zone_free(w->zone);
+}
+
 /* Templates and hosts are built after the whole global block is read, so
  * that `interval` may come after them and `use` may precede `template`. */
 static void
@@ -627,6 +838,9 @@ static const struct conf_key global_keys[] = {
 	{ "timeout",	1, 1, 0, g_timeout },
 	{ "template",	1, 1, K_BLOCK | K_MULTI, g_template },
 	{ "host",	1, 1, K_BLOCK | K_MULTI, g_host },
+	{ "settle",	1, 1, 0, g_settle },
+	{ "priority-matrix", 0, 0, K_BLOCK, g_priority_matrix },
+	{ "maintenance", 1, 1, K_BLOCK | K_MULTI, g_maintenance },
 	{ "listen",	1, 1, 0, g_listen },
 	{ "capacity-every", 1, 1, 0, g_capacity_time },
 	{ "capacity-window", 1, 1, 0, g_capacity_time },
@@ -643,6 +857,9 @@ struct pending_threshold {
 	const struct conf_pos	*mpos;
 	enum cmp_op		 op;
 	double			 limit;
+	bool			 has_recover;
+	enum cmp_op		 recover_op;
+	double			 recover_limit;
 };
 
 struct probe_build {
@@ -718,38 +935,136 @@ cmp_text(enum cmp_op op)
 	return "?";
 }
 
-/* `warning|critical [METRIC] OP VALUE`; the metric is resolved later. */
-static void
-p_threshold(struct build *b, void *obj, const struct conf_node *c)
+/* `OP VALUE` at args[a], args[a + 1]. */
+static bool
+get_cmp(struct build *b, const struct conf_node *c, size_t a, enum cmp_op *op,
+    double *limit)
 {
-	struct probe_build		*pb = obj;
-	struct pending_threshold	 t;
-	size_t				 i, a = 0;
-	const char			*why;
+	size_t		 i;
+	const char	*why;
 
-	memset(&t, 0, sizeof(t));
-	t.node = c;
-	t.sev = strcmp(c->name, "warning") == 0 ? SEV_WARNING : SEV_CRITICAL;
-	if (c->nargs == 3) {
-		t.metric = c->args[0];
-		t.mpos = &c->argpos[0];
-		a = 1;
-	}
 	for (i = 0; i < sizeof(cmp_ops) / sizeof(cmp_ops[0]); i++)
 		if (strcmp(cmp_ops[i].text, c->args[a]) == 0)
 			break;
 	if (i == sizeof(cmp_ops) / sizeof(cmp_ops[0])) {
 		conf_error(b->err, &c->argpos[a], "bad operator '%s' for '%s' "
 		    "(use >, >=, <, <=, == or !=)", c->args[a], c->name);
-		return;
+		return false;
 	}
-	t.op = cmp_ops[i].op;
-	if (conf_number(c->args[a + 1], &t.limit, &why) == -1) {
+	*op = cmp_ops[i].op;
+	if (conf_number(c->args[a + 1], limit, &why) == -1) {
 		conf_error(b->err, &c->argpos[a + 1], "bad value '%s' for '%s': %s",
 		    c->args[a + 1], c->name, why);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Some value must be out of the breach and meet the recovery condition,
+ * or a breach would stick forever.  With one comparison each, the answer
+ * is at one of the two limits, just beside them, or far out.
+ */
+static bool
+can_recover(const struct pending_threshold *p)
+{
+	struct threshold	hit = { .op = p->op, .limit = p->limit };
+	struct threshold	rec = { .op = p->recover_op, .limit = p->recover_limit };
+	double			v[10], e;
+	size_t			n = 0;
+
+	for (int k = 0; k < 2; k++) {
+		double l = k ? p->recover_limit : p->limit;
+
+		e = (l < 0 ? -l : l) * 1e-9 + 1e-9;
+		v[n++] = l;
+		v[n++] = l - e;
+		v[n++] = l + e;
+	}
+	v[n++] = -1e300;
+	v[n++] = 1e300;
+	for (size_t i = 0; i < n; i++)
+		if (!threshold_hit(&hit, v[i]) && threshold_hit(&rec, v[i]))
+			return true;
+	return false;
+}
+
+/*
+ * `warning|critical [METRIC] OP VALUE [recover OP VALUE]`; the metric is
+ * resolved later.
+ */
+static void
+p_threshold(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct probe_build		*pb = obj;
+	struct pending_threshold	 t;
+	size_t				 a = 0, n = c->nargs;
+
+	memset(&t, 0, sizeof(t));
+	t.node = c;
+	t.sev = strcmp(c->name, "warning") == 0 ? SEV_WARNING : SEV_CRITICAL;
+	if (n >= 5 && strcmp(c->args[n - 3], "recover") == 0) {
+		if (!get_cmp(b, c, n - 2, &t.recover_op, &t.recover_limit))
+			return;
+		t.has_recover = true;
+		n -= 3;
+	}
+	if (n < 2 || n > 3) {
+		conf_error(b->err, &c->pos, "'%s' takes [METRIC] OP VALUE "
+		    "[recover OP VALUE]", c->name);
+		return;
+	}
+	if (n == 3) {
+		t.metric = c->args[0];
+		t.mpos = &c->argpos[0];
+		a = 1;
+	}
+	if (!get_cmp(b, c, a, &t.op, &t.limit))
+		return;
+	if (t.has_recover && !can_recover(&t)) {
+		conf_error(b->err, &c->argpos[c->nargs - 2], "'recover %s %s' leaves no "
+		    "value outside '%s %s': it would never recover",
+		    c->args[c->nargs - 2], c->args[c->nargs - 1], c->args[a],
+		    c->args[a + 1]);
 		return;
 	}
 	pb->th[pb->nth++] = t;
+}
+
+/* How often a soft (bad, not yet hard) check is tried again. */
+static void
+p_retry_interval(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct probe_build	*pb = obj;
+	uint64_t		 ms;
+
+	if (!get_duration(b, c, &ms))
+		return;
+	if (ms < MIN_INTERVAL_MS) {
+		conf_error(b->err, &c->argpos[0], "bad duration '%s' for "
+		    "'retry-interval': must be at least 1s", c->args[0]);
+		return;
+	}
+	pb->def->retry_ms = ms;
+}
+
+/* flap-low / flap-high: percent state change; flap-high 0% turns detection off. */
+static void
+p_flap(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct probe_build	*pb = obj;
+	const char		*why;
+	double			 pct;
+
+	if (conf_percent(c->args[0], &pct, &why) == -1 || pct < 0 || pct > 100) {
+		conf_error(b->err, &c->argpos[0], "bad percentage '%s' for '%s': %s",
+		    c->args[0], c->name, pct < 0 || pct > 100 ? "0% to 100%" : why);
+		return;
+	}
+	if (strcmp(c->name, "flap-low") == 0)
+		pb->def->flap_low = pct;
+	else
+		pb->def->flap_high = pct;
 }
 
 /* `capacity [METRIC] LIMIT`: capacity.c forecasts when LIMIT is reached. */
@@ -778,8 +1093,11 @@ static const struct conf_key probe_keys[] = {
 	{ "interval",	1, 1, 0, p_interval },
 	{ "timeout",	1, 1, 0, p_timeout },
 	{ "fail-after",	1, 1, 0, p_fail_after },
-	{ "warning",	2, 3, K_MULTI, p_threshold },
-	{ "critical",	2, 3, K_MULTI, p_threshold },
+	{ "warning",	2, 6, K_MULTI, p_threshold },
+	{ "critical",	2, 6, K_MULTI, p_threshold },
+	{ "retry-interval", 1, 1, 0, p_retry_interval },
+	{ "flap-low",	1, 1, 0, p_flap },
+	{ "flap-high",	1, 1, 0, p_flap },
 	{ "capacity",	1, 2, K_MULTI, p_capacity },
 };
 
@@ -887,6 +1205,9 @@ resolve_thresholds(struct build *b, struct probe_build *pb)
 		t->metric = m;
 		t->op = p->op;
 		t->limit = p->limit;
+		t->has_recover = p->has_recover;
+		t->recover_op = p->recover_op;
+		t->recover_limit = p->recover_limit;
 		t->pos = p->node->pos;
 	}
 	free(has.s);
@@ -911,11 +1232,19 @@ make_fingerprint(struct probe_build *pb)
 	    (unsigned long long)def->timeout_ms, def->fail_after);
 	if (pb->kind_text.s != NULL)
 		buf_add(&fp, "%s", pb->kind_text.s);
-	for (i = 0; i < def->nthresholds; i++)
-		buf_add(&fp, "%s %s %s %.17g\n",
+	for (i = 0; i < def->nthresholds; i++) {
+		buf_add(&fp, "%s %s %s %.17g",
 		    def->thresholds[i].sev == SEV_WARNING ? "warning" :
 		    "critical", def->metrics[def->thresholds[i].metric].name,
 		    cmp_text(def->thresholds[i].op), def->thresholds[i].limit);
+		if (def->thresholds[i].has_recover)
+			buf_add(&fp, " recover %s %.17g",
+			    cmp_text(def->thresholds[i].recover_op),
+			    def->thresholds[i].recover_limit);
+		buf_add(&fp, "\n");
+	}
+	buf_add(&fp, "retry-interval %llu\nflap %.17g %.17g\n",
+	    (unsigned long long)def->retry_ms, def->flap_low, def->flap_high);
 	def->fingerprint = fp.s;
 }
 
@@ -934,6 +1263,8 @@ build_probe(struct build *b, struct probe_def *def, const struct conf_node *c)
 	def->interval_ms = b->cfg->default_interval_ms;
 	def->timeout_ms = b->cfg->default_timeout_ms;
 	def->fail_after = 1;
+	def->flap_low = DEFAULT_FLAP_LOW;
+	def->flap_high = DEFAULT_FLAP_HIGH;
 	check_name(b, "probe", def->name, &c->argpos[0]);
 	if ((def->ops = probe_lookup(c->args[1])) == NULL) {
 		const struct probe_ops *k;
@@ -1038,6 +1369,7 @@ struct host_build {
 	const struct conf_node	**use_nodes;
 	size_t			  nuses;
 	bool			  have_address;
+	const struct conf_node	 *avail_node;
 };
 
 static void
@@ -1278,6 +1610,44 @@ h_probe(struct build *b, void *obj, const struct conf_node *c)
 	build_probe(b, &h->own_probes[h->nown++], c);
 }
 
+/* Resolved after every host is built: a parent may be written later. */
+static void
+h_parent(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct host	*h = ((struct host_build *)obj)->host;
+
+	b->pp = xreallocarray(b->pp, b->npp + 1, sizeof(*b->pp));
+	b->pp[b->npp++] = (struct pending_parent){ h, c->args[0], &c->argpos[0], NULL };
+}
+
+static void
+h_impact(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct host	*h = ((struct host_build *)obj)->host;
+	long		 n;
+
+	if (get_int(b, c, 1, 3, &n))
+		h->impact = (int)n;
+}
+
+static void
+h_tag(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct host	*h = ((struct host_build *)obj)->host;
+
+	for (size_t i = 0; i < c->nargs; i++)
+		if (!check_name(b, "tag", c->args[i], &c->argpos[i]))
+			return;
+	h->tags = strv(c, h->tags, &h->ntags);
+}
+
+static void
+h_availability(struct build *b, void *obj, const struct conf_node *c)
+{
+	(void)b;
+	((struct host_build *)obj)->avail_node = c;
+}
+
 static const struct conf_key host_keys[] = {
 	{ "address",		1, 1, 0, h_address },
 	{ "snmp-version",	1, 1, 0, h_snmp_version },
@@ -1293,6 +1663,10 @@ static const struct conf_key host_keys[] = {
 	{ "snmp-context",	1, 1, 0, h_snmp_context },
 	{ "use",		1, 1, K_MULTI, h_use },
 	{ "probe",		2, 2, K_BLOCK | K_MULTI, h_probe },
+	{ "parent",		1, 1, K_MULTI, h_parent },
+	{ "impact",		1, 1, 0, h_impact },
+	{ "tag",		1, 16, K_MULTI, h_tag },
+	{ "availability",	1, 1, 0, h_availability },
 };
 
 /* Adds def to the host's list unless its name is taken; reports at `at`. */
@@ -1332,6 +1706,7 @@ build_host(struct build *b, struct host *h, const struct conf_node *c)
 	h->snmp.version = 2;
 	h->snmp.port = 161;
 	h->snmp.retries = 1;
+	h->impact = 2;
 	check_name(b, "host", h->name, &c->argpos[0]);
 	h->own_probes = xcalloc(count_children(c, "probe"),
 	    sizeof(*h->own_probes));
@@ -1365,6 +1740,17 @@ build_host(struct build *b, struct host *h, const struct conf_node *c)
 			    "needs a community", h->name, h->probes[i]->name);
 			break;
 		}
+	/* The availability check: named, or the host's first probe. */
+	if (hb.avail_node != NULL) {
+		for (i = 0; i < h->nprobes; i++)
+			if (strcmp(h->probes[i]->name, hb.avail_node->args[0]) == 0)
+				h->avail = h->probes[i];
+		if (h->avail == NULL)
+			conf_error(b->err, &hb.avail_node->argpos[0], "host '%s' has no "
+			    "probe '%s' for 'availability'", h->name,
+			    hb.avail_node->args[0]);
+	} else if (h->nprobes > 0)
+		h->avail = h->probes[0];
 	free(hb.uses);
 	free(hb.use_nodes);
 }
@@ -1412,6 +1798,93 @@ report_duplicates(struct build *b, const char *what, struct named *v, size_t n)
 	}
 }
 
+/*
+ * Depth-first over parent edges; meeting a host that is on the current
+ * path closes a loop, reported at the `parent` line that closes it with
+ * the whole path.  Colours: 0 unseen, 1 on the path, 2 done.
+ */
+static void
+parent_walk(struct build *b, size_t h, unsigned char *colour, size_t *path, size_t depth)
+{
+	struct config	*cfg = b->cfg;
+
+	colour[h] = 1;
+	path[depth] = h;
+	for (size_t i = 0; i < b->npp; i++) {
+		struct pending_parent	*p = &b->pp[i];
+		size_t			 to;
+
+		if (p->host != &cfg->hosts[h] || p->to == NULL)
+			continue;
+		to = (size_t)(p->to - cfg->hosts);
+		if (colour[to] == 1) {
+			struct buf loop = { NULL, 0, 0 };
+			size_t k = depth;
+
+			while (path[k] != to)
+				k--;
+			for (; k <= depth; k++)
+				buf_add(&loop, "%s -> ", cfg->hosts[path[k]].name);
+			buf_add(&loop, "%s", cfg->hosts[to].name);
+			conf_error(b->err, p->pos, "parent loop: %s", loop.s);
+			free(loop.s);
+		} else if (colour[to] == 0)
+			parent_walk(b, to, colour, path, depth + 1);
+	}
+	colour[h] = 2;
+}
+
+static void
+resolve_parents(struct build *b)
+{
+	struct config	*cfg = b->cfg;
+	unsigned char	*colour;
+	size_t		*path;
+
+	for (size_t i = 0; i < b->npp; i++) {
+		struct pending_parent	*p = &b->pp[i];
+		struct host		*h = p->host, *to = NULL;
+
+		for (size_t j = 0; j < cfg->nhosts && to == NULL; j++)
+			if (strcmp(cfg->hosts[j].name, p->name) == 0)
+				to = &cfg->hosts[j];
+		if (to == NULL) {
+			conf_error(b->err, p->pos, "unknown parent host '%s'", p->name);
+			continue;
+		}
+		if (to == h) {
+			conf_error(b->err, p->pos, "host '%s' cannot be its own parent",
+			    h->name);
+			continue;
+		}
+		for (size_t j = 0; j < h->nparents; j++)
+			if (h->parents[j] == to) {
+				conf_error(b->err, p->pos, "parent '%s' is already given",
+				    p->name);
+				to = NULL;
+				break;
+			}
+		if (to == NULL)
+			continue;
+		if (to->avail == NULL)
+			conf_error(b->err, p->pos, "parent host '%s' has no probe to "
+			    "judge its availability", p->name);
+		p->to = to;
+		h->parents = xreallocarray(h->parents, h->nparents + 1, sizeof(*h->parents));
+		h->parents[h->nparents++] = to;
+	}
+	colour = xcalloc(cfg->nhosts + 1, 1);
+	path = xcalloc(cfg->nhosts + 1, sizeof(*path));
+	for (size_t i = 0; i < cfg->nhosts; i++)
+		if (colour[i] == 0)
+			parent_walk(b, i, colour, path, 0);
+	free(colour);
+	free(path);
+	free(b->pp);
+	b->pp = NULL;
+	b->npp = 0;
+}
+
 struct config *
 conf_build(struct conf_tree *tree, struct conf_err *err)
 {
@@ -1427,6 +1900,8 @@ conf_build(struct conf_tree *tree, struct conf_err *err)
 	cfg->log_level = LOG_INFO;
 	cfg->default_interval_ms = DEFAULT_INTERVAL_MS;
 	cfg->default_timeout_ms = DEFAULT_TIMEOUT_MS;
+	cfg->settle_ms = DEFAULT_SETTLE_MS;
+	priority_default(cfg->priority);
 	cfg->capacity_every_ms = 3600 * 1000ULL;
 	cfg->capacity_window_ms = 14 * 86400 * 1000ULL;
 	cfg->capacity_horizon_ms = 30 * 86400 * 1000ULL;
@@ -1499,6 +1974,7 @@ conf_build(struct conf_tree *tree, struct conf_err *err)
 		    &b.host_nodes[i]->pos, i };
 	report_duplicates(&b, "host", names, cfg->nhosts);
 	free(names);
+	resolve_parents(&b);
 
 	free(b.tmpl_nodes);
 	free(b.host_nodes);
@@ -1548,6 +2024,10 @@ conf_free(struct config *cfg)
 		free(h->name);
 		free(h->address);
 		free(h->snmp.community);
+		free(h->parents);
+		for (j = 0; j < h->ntags; j++)
+			free(h->tags[j]);
+		free(h->tags);
 		free(h->snmp.user);
 		free(h->snmp.auth_proto);
 		free(h->snmp.priv_proto);
@@ -1567,6 +2047,9 @@ conf_free(struct config *cfg)
 	free(cfg->listen);
 	free(cfg->user);
 	free(cfg->pidfile);
+	for (i = 0; i < cfg->nmaint; i++)
+		maint_free(&cfg->maint[i]);
+	free(cfg->maint);
 	free(cfg->spool_dir);
 	conf_tree_free(cfg->tree);
 	free(cfg);

@@ -84,6 +84,23 @@ sched_add(struct check *c)
 	sched_arm(c, now);
 }
 
+/*
+ * Brings the next run forward to at most `ms` from now: a retry while soft,
+ * or a parent re-probed at once so its child can tell an outage of its
+ * own from one upstream.  A run in flight is answer enough; the regular
+ * phase resumes after the early run.
+ */
+void
+sched_run_within(struct check *c, uint64_t ms)
+{
+	uint64_t	now = mono_ms();
+
+	if (c->timer == NULL || c->running || c->next_due_ms <= now + ms)
+		return;
+	c->next_due_ms = now + ms;
+	sched_arm(c, now);
+}
+
 void
 sched_remove(struct check *c)
 {

@@ -152,6 +152,11 @@ struct threshold {
 	enum cmp_op	 op;
 	double		 limit;
 	struct conf_pos	 pos;
+	/* `... recover OP VALUE` (hysteresis): once hit, the threshold stays
+	 * hit until the value meets the recovery condition. */
+	bool		 has_recover;
+	enum cmp_op	 recover_op;
+	double		 recover_limit;
 };
 
 struct probe_ops;
@@ -175,6 +180,9 @@ struct probe_def {
 	uint64_t		 interval_ms;
 	uint64_t		 timeout_ms;
 	int			 fail_after;	/* consecutive bad results before an incident */
+	uint64_t		 retry_ms;	/* interval while soft (bad, not yet hard) */
+	double			 flap_low;	/* percent state change: flapping stops below */
+	double			 flap_high;	/* ... and starts at or above */
 	struct metric_def	*metrics;
 	size_t			 nmetrics;
 	struct threshold	*thresholds;
@@ -211,6 +219,39 @@ struct host {
 	size_t			  nprobes;
 	struct probe_def	 *own_probes;	/* defined inside this host block */
 	size_t			  nown;
+	/* dependencies and ITIL priority (state.c) */
+	struct host		**parents;	/* `parent` hosts, in this config */
+	size_t			  nparents;
+	int			  impact;	/* 1 (high) .. 3 (low), default 2 */
+	char			**tags;
+	size_t			  ntags;
+	const struct probe_def	 *avail;	/* availability probe: `availability` or the first */
+	struct check		 *avail_check;	/* runtime: its check, set by checks_build() */
+};
+
+/*
+ * A maintenance window from the conf (maint.c).  A check is covered when
+ * every selector given matches (shell globs on host and probe names, tags
+ * of the host) and one of the times is now.  Owned by struct config; the
+ * cache fields are the only thing that changes after the build.
+ */
+struct maint_time {
+	bool		 once;		/* one-time: [start, end) in epoch seconds */
+	int64_t		 start, end;
+	unsigned	 days;		/* recurring: bit 0 = Sunday .. bit 6 = Saturday */
+	int		 from_min, to_min;	/* minutes after local midnight; to <= from wraps */
+};
+
+struct maint_zone;
+
+struct maint_window {
+	char		 *name;
+	struct conf_pos	  pos;
+	char		**hosts, **probes, **tags;
+	size_t		  nhosts, nprobes, ntags;
+	struct maint_time *times;
+	size_t		  ntimes;
+	struct maint_zone *zone;	/* NULL: UTC */
 };
 
 struct template {
@@ -235,16 +276,20 @@ struct config {
 	size_t		 ntemplates;
 	struct host	*hosts;
 	size_t		 nhosts;
+	int		 priority[3][3];	/* [impact-1][urgency-1] -> P1..P5 */
+	uint64_t	 settle_ms;	/* wait for a parent's re-probe before a child opens */
+	struct maint_window *maint;
+	size_t		 nmaint;
+	char		*listen;	/* api.c: "127.0.0.1:8080" or NULL: no HTTP endpoint */
+	uint64_t	 capacity_every_ms;	/* capacity.c: forecast run period (default 1h) */
+	uint64_t	 capacity_window_ms;	/* trend fitted over this much history (14d) */
+	uint64_t	 capacity_horizon_ms;	/* a date closer than this is a record (30d) */
 	/* incident management (incident.c, spool.c) */
 	uint64_t	 reopen_window_ms;	/* reopen-window: a recurrence within it reopens */
 	int		 problem_count;		/* problem-after N in WINDOW; 0: no problems */
 	uint64_t	 problem_window_ms;
 	char		*spool_dir;		/* spool-dir: the write-ahead spool of changes */
 	uint64_t	 spool_max_bytes;	/* spool-max-size */
-	char		*listen;	/* api.c: "127.0.0.1:8080" or NULL: no HTTP endpoint */
-	uint64_t	 capacity_every_ms;	/* capacity.c: forecast run period (default 1h) */
-	uint64_t	 capacity_window_ms;	/* trend fitted over this much history (14d) */
-	uint64_t	 capacity_horizon_ms;	/* a date closer than this is a record (30d) */
 	struct conf_tree *tree;		/* kept so conf_pos.file stays valid */
 };
 
@@ -362,6 +407,14 @@ struct check_state {
 	int			 bad_count;	/* consecutive bad results */
 	enum incident_known	 incident;
 	char			*summary;	/* of the hard state, or NULL */
+	uint64_t		 th_active;	/* thresholds hit last run (bit = index), for recover */
+	uint8_t			 hist[21];	/* last results (enum severity), ring, for flapping */
+	uint8_t			 nhist, hpos;
+	bool			 flapping;
+	bool			 maintenance;	/* the last change sent said so */
+	uint64_t		 settle_until_ms;	/* monotonic; 0: not waiting on a parent */
+	char			*att_host;	/* attached to this incident, or NULL */
+	char			*att_check;
 };
 
 /*
@@ -429,16 +482,41 @@ bool	threshold_hit(const struct threshold *, double v);
 enum severity check_evaluate(const struct probe_def *, enum probe_status, const char *reason,
 	    const struct sample *, const double *values, const bool *have,
 	    char *summary, size_t len);
+/* the same with recovery thresholds: *active holds the thresholds hit before, and after */
+enum severity check_evaluate_hyst(const struct probe_def *, enum probe_status,
+	    const char *reason, const struct sample *, const double *values, const bool *have,
+	    uint64_t *active, char *summary, size_t len);
 
 /* state.c: hard state and incidents of one instance. */
 void	state_update(struct check *, struct check_inst *, enum severity, const char *summary);
 void	state_forget(struct check *, struct check_inst *, const char *why);
+void	state_free(struct check_state *);	/* what a check_state owns */
+void	state_configure(const struct config *);	/* priority matrix, settle, windows */
+/* pure pieces, unit tested */
+void	flap_record(struct check_state *, enum severity);
+double	flap_percent(const struct check_state *);	/* weighted, 0..100 */
+int	priority_of(const int matrix[3][3], int impact, enum severity);	/* 1..5; 0 if ok */
+void	priority_default(int matrix[3][3]);
+
+/* maint.c: maintenance windows from the conf */
+struct maint_zone *maint_zone_load(const char *name, const char **why);	/* NULL on error */
+void	maint_zone_free(struct maint_zone *);
+int64_t	maint_local(const struct maint_zone *, int64_t utc);	/* utc + offset then */
+bool	maint_time_active(const struct maint_time *, const struct maint_zone *, int64_t now);
+bool	maint_covers(const struct maint_window *, const struct host *, const char *probe);
+int	maint_parse_days(const char *, unsigned *days, const char **why);
+int	maint_parse_span(const char *, int *from_min, int *to_min, const char **why);
+int	maint_parse_when(const char *, const struct maint_zone *, int64_t *, const char **why);
+/* the first window covering host/probe at now (epoch s), or NULL */
+const struct maint_window *maint_find(const struct maint_window *, size_t n,
+	    const struct host *, const char *probe, int64_t now);
 
 /* ------------------------------------------------------------ scheduler.c */
 void	sched_init(struct event_base *);
 void	sched_add(struct check *);
 void	sched_remove(struct check *);
 uint64_t sched_first_offset(const char *key, uint64_t interval_ms);	/* deterministic spread */
+void	sched_run_within(struct check *, uint64_t ms);	/* bring the next run forward */
 
 /* ----------------------------------------------------------- rrd_writer.c */
 /* Hands updates to a worker thread; the loop never touches an RRD file. */

@@ -574,7 +574,7 @@ static const struct {
 	{ "threshold arity",
 	    "host a {\n address x\n probe p http {\n url http://x/\n"
 	    "  warning >\n }\n}\n",
-	    "t.conf:5:3: 'warning' takes 2 to 3 arguments (got 1)\n" },
+	    "t.conf:5:3: 'warning' takes 2 to 6 arguments (got 1)\n" },
 	{ "duplicate probe key",
 	    "host a {\n address x\n probe p http {\n url http://x/\n"
 	    "  interval 1m\n  interval 2m\n }\n}\n",
