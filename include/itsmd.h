@@ -386,6 +386,14 @@ int			 probe_init_all(struct event_base *);
 void			 probe_shutdown_all(void);
 extern const struct probe_ops snmp_probe_ops;
 extern const struct probe_ops http_probe_ops;
+extern const struct probe_ops tcp_probe_ops;
+extern const struct probe_ops icmp_probe_ops;
+/*
+ * icmp.c: fills a zeroed def as `probe NAME icmp { }` with this timing, for
+ * a host's default availability check; freed like any probe_def.
+ */
+void	icmp_availability_def(struct probe_def *, const char *name, uint64_t interval_ms,
+	    uint64_t timeout_ms, const struct conf_pos *);
 
 /* ---------------------------------------------------------------- checks */
 enum incident_known { INC_UNKNOWN = 0, INC_NONE, INC_OPEN };

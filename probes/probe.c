@@ -9,6 +9,8 @@
 static const struct probe_ops *const probe_kinds[] = {
 	&snmp_probe_ops,
 	&http_probe_ops,
+	&tcp_probe_ops,
+	&icmp_probe_ops,
 };
 #define NKINDS	(sizeof(probe_kinds) / sizeof(probe_kinds[0]))
 

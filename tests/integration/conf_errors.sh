@@ -148,7 +148,7 @@ bad every-error-reported \
     "$T/every-error-reported.conf:6:3: unknown key 'intervall' in http probe 'home'" \
     "$T/every-error-reported.conf:5:12: unknown metric 'tme' in probe 'home' (has: time, status, size, dns, connect, tls, ttfb)" \
     "$T/every-error-reported.conf:11:3: timeout 30s is longer than interval 10s in probe 'home'" \
-    "$T/every-error-reported.conf:13:12: unknown probe kind 'smtp' (known: snmp, http)" \
+    "$T/every-error-reported.conf:13:12: unknown probe kind 'smtp' (known: snmp, http, tcp, icmp)" \
     "$T/every-error-reported.conf:8:2: duplicate probe 'home' (first at $T/every-error-reported.conf:3:2)"
 
 mk secret-duplicate <<'EOF'

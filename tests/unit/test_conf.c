@@ -519,7 +519,7 @@ static const struct {
 	/* probes */
 	{ "unknown probe kind",
 	    "host a {\n address x\n probe p smtp { }\n}\n",
-	    "t.conf:3:10: unknown probe kind 'smtp' (known: snmp, http)\n" },
+	    "t.conf:3:10: unknown probe kind 'smtp' (known: snmp, http, tcp, icmp)\n" },
 	{ "unknown key in a probe",
 	    "host a {\n address x\n probe home http {\n url http://x/\n"
 	    "  intervall 1m\n }\n}\n",
