@@ -111,7 +111,7 @@ else
 	    "opened=$OPENED outage began $T0"
 fi
 tap_check "the spool is truncated once PostgreSQL has everything" spool_empty
-if log_has "unique\|duplicate key"; then tap_fail "no unique violation in the log" "$(grep -m1 'unique\|duplicate key' "$ITSMD_LOG")"
+if log_has "unique|duplicate key"; then tap_fail "no unique violation in the log" "$(grep -m1 -E "unique|duplicate key" "$ITSMD_LOG")"
 else tap_ok "no unique violation in the log"; fi
 
 itsmd_stop 15
