@@ -806,6 +806,116 @@ maint_free(struct maint_window *w)
 	maint_zone_free(w->zone);
 }
 
+static void
+receiver_free(struct receiver *r)
+{
+	free(r->name);
+	free(r->url);
+	for (size_t i = 0; i < r->nhosts; i++)
+		free(r->hosts[i]);
+	free(r->hosts);
+}
+
+static void
+r_url(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct receiver	*r = obj;
+	const char	*url;
+
+	/* secret:NAME, since a webhook url often carries a token */
+	if ((url = conf_secret(c->args[0], &c->argpos[0], b->err)) == NULL)
+		return;
+	if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
+		conf_error(b->err, &c->argpos[0], "receiver url must be http:// or https://");
+		return;
+	}
+	free(r->url);
+	r->url = xstrdup(url);
+}
+
+static void
+r_min_priority(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct receiver	*r = obj;
+	long		 v;
+
+	if (get_int(b, c, 1, 5, &v))
+		r->min_priority = (int)v;
+}
+
+static void
+r_events(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct receiver	*r = obj;
+	int		 k;
+
+	r->events = 0;
+	for (size_t i = 0; i < c->nargs; i++) {
+		if ((k = notify_kind_parse(c->args[i])) == -1)
+			conf_error(b->err, &c->argpos[i], "unknown event '%s' (use open, "
+			    "escalate, acknowledge or resolve)", c->args[i]);
+		else
+			r->events |= 1u << k;
+	}
+}
+
+static void
+r_hosts(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct receiver	*r = obj;
+
+	(void)b;
+	for (size_t i = 0; i < c->nargs; i++) {
+		r->hosts = xreallocarray(r->hosts, r->nhosts + 1, sizeof(*r->hosts));
+		r->hosts[r->nhosts++] = xstrdup(c->args[i]);
+	}
+}
+
+static void
+r_timeout(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct receiver	*r = obj;
+	uint64_t	 ms;
+
+	if (get_duration(b, c, &ms) && ms > 0)
+		r->timeout_ms = ms;
+}
+
+static const struct conf_key receiver_keys[] = {
+	{ "url",	1, 1, 0, r_url },
+	{ "min-priority", 1, 1, 0, r_min_priority },
+	{ "events",	1, 4, 0, r_events },
+	{ "hosts",	1, 64, K_MULTI, r_hosts },
+	{ "timeout",	1, 1, 0, r_timeout },
+};
+
+/* `receiver "NAME" { ... }`: a webhook (notify.c) */
+static void
+g_receiver(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct config	*cfg = obj;
+	struct receiver	*r;
+
+	for (size_t i = 0; i < cfg->nreceivers; i++)
+		if (strcmp(cfg->receivers[i].name, c->args[0]) == 0) {
+			conf_error(b->err, &c->argpos[0], "duplicate receiver '%s'",
+			    c->args[0]);
+			return;
+		}
+	cfg->receivers = xreallocarray(cfg->receivers, cfg->nreceivers + 1,
+	    sizeof(*cfg->receivers));
+	r = &cfg->receivers[cfg->nreceivers++];
+	memset(r, 0, sizeof(*r));
+	r->name = xstrdup(c->args[0]);
+	r->pos = c->pos;
+	r->min_priority = 5;
+	r->events = (1u << NOTIFY__COUNT) - 1;
+	r->timeout_ms = 10000;
+	walk(b, receiver_keys, sizeof(receiver_keys) / sizeof(receiver_keys[0]), c, r, NULL);
+	if (r->url == NULL)
+		conf_error(b->err, &c->pos, "receiver '%s' needs a url", r->name);
+}
+
 /* Templates and hosts are built after the whole global block is read, so
  * that `interval` may come after them and `use` may precede `template`. */
 static void
@@ -835,6 +945,7 @@ static const struct conf_key global_keys[] = {
 	{ "problem-after", 1, 3, 0, g_problem_after },
 	{ "spool-dir",	1, 1, 0, g_spool_dir },
 	{ "spool-max-size", 1, 1, 0, g_spool_max_size },
+	{ "receiver",	1, 1, K_BLOCK | K_MULTI, g_receiver },
 	{ "timeout",	1, 1, 0, g_timeout },
 	{ "template",	1, 1, K_BLOCK | K_MULTI, g_template },
 	{ "host",	1, 1, K_BLOCK | K_MULTI, g_host },
@@ -2051,6 +2162,9 @@ conf_free(struct config *cfg)
 		maint_free(&cfg->maint[i]);
 	free(cfg->maint);
 	free(cfg->spool_dir);
+	for (size_t r = 0; r < cfg->nreceivers; r++)
+		receiver_free(&cfg->receivers[r]);
+	free(cfg->receivers);
 	conf_tree_free(cfg->tree);
 	free(cfg);
 }

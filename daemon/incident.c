@@ -55,6 +55,8 @@ struct incident_job {
 	char		*summary;
 	uint64_t	 seq;		/* in the spool, or 0 */
 	bool		 keyed;
+	bool		 maintenance;
+	uint64_t	 when_ms;
 };
 
 static struct {
@@ -119,7 +121,18 @@ incident_done(void *arg, const struct pg_result *res, const char *error)
 	id = db_value(res, 0, 0);
 	action = db_value(res, 0, 1);
 	notify = db_value(res, 0, 2);
-	(void)notify;
+	/* In maintenance only a resolve is told (its open was). */
+	if (notify != NULL && id != NULL && (!ij->maintenance || strcmp(notify, "resolve") == 0)) {
+		const char	*prio = db_value(res, 0, 3);
+		int		 k = notify_kind_parse(notify);
+
+		if (k != -1)
+			notify_incident(&(struct notify_msg){ .kind = k,
+			    .incident = strtol(id, NULL, 10), .host = ij->host,
+			    .check = ij->check, .severity = severity_name(ij->sev),
+			    .priority = prio != NULL ? atoi(prio) : 0,
+			    .summary = ij->summary, .when_ms = ij->when_ms });
+	}
 	if (action == NULL)
 		action = "?";
 	if (strcmp(action, "opened") == 0 || strcmp(action, "reopened") == 0)
@@ -152,6 +165,8 @@ incident_send(const char *const *params, uint64_t seq, enum severity sev)
 	ij->sev = sev;
 	ij->seq = seq;
 	ij->keyed = params[0] != NULL;
+	ij->maintenance = params[8] != NULL && params[8][0] == 't';
+	ij->when_ms = strtoull(params[5], NULL, 10);
 	db_exec(sql_change, NPARAMS, params, incident_done, ij);
 }
 

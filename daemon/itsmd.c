@@ -85,6 +85,7 @@ reload(void)
 	conf_free(cfg);
 	cfg = ncfg;
 	capacity_reconfigure(cfg);
+	notify_configure(itsmd_base, cfg);
 	incident_reconfigure(cfg);
 	incident_reconcile(checks);
 	for (size_t i = 0; i < checks->n; i++)
@@ -237,6 +238,7 @@ main(int argc, char *argv[])
 	if (rrdw_start(cfg->rrd_dir, cfg->rrdcached) == -1)
 		fatalx("cannot start the RRD writer");
 	db_init(itsmd_base, cfg->database);
+	notify_configure(itsmd_base, cfg);
 	incident_init(itsmd_base, cfg);
 	if (probe_init_all(itsmd_base) == -1)
 		fatalx("cannot initialise the probes");
@@ -260,6 +262,7 @@ main(int argc, char *argv[])
 	capacity_stop();
 	rrdw_stop();
 	incident_shutdown();
+	notify_shutdown();
 	db_shutdown();
 	if (ev_stop_wait)
 		event_free(ev_stop_wait);

@@ -261,6 +261,22 @@ struct template {
 	size_t			 nprobes;
 };
 
+/*
+ * A webhook receiver (notify.c): `receiver "NAME" { url ...; min-priority N;
+ * events open escalate acknowledge resolve; hosts GLOB ...; timeout 10s }`.
+ * Owned by struct config.
+ */
+struct receiver {
+	char		 *name;
+	char		 *url;		/* may hold a token: never logged */
+	int		  min_priority;	/* send P1..P<min_priority>; 5 = all */
+	unsigned	  events;	/* bit per NOTIFY_* kind */
+	char		**hosts;	/* shell globs; none = every host */
+	size_t		  nhosts;
+	uint64_t	  timeout_ms;
+	struct conf_pos	  pos;
+};
+
 /* The whole configuration.  conf_load() allocates, conf_free() frees. */
 struct config {
 	char		*path;
@@ -290,6 +306,8 @@ struct config {
 	uint64_t	 problem_window_ms;
 	char		*spool_dir;		/* spool-dir: the write-ahead spool of changes */
 	uint64_t	 spool_max_bytes;	/* spool-max-size */
+	struct receiver	*receivers;		/* webhook receivers (notify.c) */
+	size_t		 nreceivers;
 	struct conf_tree *tree;		/* kept so conf_pos.file stays valid */
 };
 
@@ -386,6 +404,14 @@ int			 probe_init_all(struct event_base *);
 void			 probe_shutdown_all(void);
 extern const struct probe_ops snmp_probe_ops;
 extern const struct probe_ops http_probe_ops;
+/*
+ * probes/http.c: one HTTP POST on the probes' curl multi handle, for
+ * notify.c.  cb runs exactly once, from the loop: status is the HTTP code,
+ * or 0 with error set.  -1 (cb never called) if it cannot be started.
+ */
+typedef void (*http_request_cb)(void *arg, long status, const char *error);
+int	http_request_submit(const char *url, const char *content_type, const char *body,
+	    uint64_t timeout_ms, http_request_cb, void *arg);
 extern const struct probe_ops tcp_probe_ops;
 extern const struct probe_ops icmp_probe_ops;
 /*
@@ -665,6 +691,33 @@ void	incident_reconfigure(const struct config *);
 void	incident_shutdown(void);
 /* valid UTF-8 (each bad byte U+FFFD), malloc'd: text for the database */
 char	*incident_text_clean(const char *);
+
+/* --------------------------------------------------------------- notify.c */
+/*
+ * Webhooks.  incident.c calls notify_incident() for what itsmd_change()
+ * says is worth telling; operators' acknowledgements and manual resolves
+ * (itsmctl) are found by polling incident_events.  Deliveries are per
+ * receiver, in order, retried with backoff; a resolve always follows a
+ * sent open.
+ */
+enum notify_kind { NOTIFY_OPEN, NOTIFY_ESCALATE, NOTIFY_ACKNOWLEDGE, NOTIFY_RESOLVE,
+	NOTIFY__COUNT };
+struct notify_msg {
+	enum notify_kind kind;
+	long		 incident;
+	const char	*host;
+	const char	*check;
+	const char	*severity;
+	int		 priority;	/* 0: none */
+	const char	*summary;
+	const char	*who;		/* acknowledge, manual resolve; or NULL */
+	const char	*text;		/* the operator's comment, or NULL */
+	uint64_t	 when_ms;
+};
+int	notify_kind_parse(const char *);	/* -1 if unknown */
+void	notify_configure(struct event_base *, const struct config *);	/* start, reload */
+void	notify_incident(const struct notify_msg *);
+void	notify_shutdown(void);
 
 /* ---------------------------------------------------------------- spool.c */
 /*

@@ -771,6 +771,8 @@ http_free_def(struct probe_def *def)
 /* ------------------------------------------------------------ loop glue */
 
 static void	check_multi_info(void);
+static bool	http_request_done(CURL *, CURLcode);
+static void	http_request_abort_all(void);
 
 /* libevent says a socket is ready: tell curl, then collect finished runs. */
 static void
@@ -925,6 +927,7 @@ http_shutdown(void)
 			curl_easy_cleanup(st->easy);
 		st->easy = NULL;
 	}
+	http_request_abort_all();
 	if (http_multi != NULL)
 		curl_multi_cleanup(http_multi);
 	http_multi = NULL;
@@ -1337,6 +1340,8 @@ check_multi_info(void)
 		curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
 		st = (struct http_state *)priv;
 		curl_multi_remove_handle(http_multi, easy);
+		if (http_request_done(easy, rc))
+			continue;		/* notify.c's, not a probe's */
 		if (st == NULL)
 			continue;
 		st->in_multi = false;
@@ -1504,3 +1509,112 @@ const struct probe_ops http_probe_ops = {
 	.free_state = http_free_state,
 	.free_def = http_free_def,
 };
+
+/* ------------------------------------------------ requests for notify.c */
+/*
+ * Plain POSTs (webhooks) on the same multi handle as the probes, so they
+ * need no loop glue of their own.  check_multi_info hands each finished
+ * handle to http_request_done first; a handle not in this list is a probe's.
+ */
+struct http_request {
+	struct http_request	*next;
+	CURL			*easy;
+	struct curl_slist	*hdrs;
+	char			*body;
+	http_request_cb		 cb;
+	void			*arg;
+	char			 err[CURL_ERROR_SIZE];
+};
+static struct http_request	*http_requests;
+
+static size_t
+http_request_discard(char *data, size_t size, size_t nmemb, void *arg)
+{
+	(void)data;
+	(void)arg;
+	return size * nmemb;
+}
+
+static void
+http_request_free(struct http_request *r)
+{
+	curl_easy_cleanup(r->easy);
+	curl_slist_free_all(r->hdrs);
+	free(r->body);
+	free(r);
+}
+
+int
+http_request_submit(const char *url, const char *content_type, const char *body,
+    uint64_t timeout_ms, http_request_cb cb, void *arg)
+{
+	struct http_request	*r;
+	char			*ct;
+	CURLcode		 rc = CURLE_OK;
+
+	if (http_multi == NULL)
+		return -1;
+	r = xcalloc(1, sizeof(*r));
+	if ((r->easy = curl_easy_init()) == NULL) {
+		free(r);
+		return -1;
+	}
+	r->body = xstrdup(body);
+	ct = xasprintf("Content-Type: %s", content_type);
+	r->hdrs = curl_slist_append(NULL, ct);
+	free(ct);
+	r->cb = cb;
+	r->arg = arg;
+#define RSET(opt, val) do { if (rc == CURLE_OK) rc = curl_easy_setopt(r->easy, opt, val); } while (0)
+	RSET(CURLOPT_URL, url);
+	RSET(CURLOPT_PROTOCOLS_STR, "http,https");
+	RSET(CURLOPT_POSTFIELDS, r->body);
+	RSET(CURLOPT_POSTFIELDSIZE, (long)strlen(r->body));
+	RSET(CURLOPT_HTTPHEADER, r->hdrs);
+	RSET(CURLOPT_TIMEOUT_MS, (long)(timeout_ms > 0 ? timeout_ms : 10000));
+	RSET(CURLOPT_NOSIGNAL, 1L);
+	RSET(CURLOPT_WRITEFUNCTION, http_request_discard);
+	RSET(CURLOPT_ERRORBUFFER, r->err);
+	RSET(CURLOPT_USERAGENT, "itsmd/" ITSMD_VERSION);
+#undef RSET
+	if (rc != CURLE_OK || curl_multi_add_handle(http_multi, r->easy) != CURLM_OK) {
+		http_request_free(r);
+		return -1;
+	}
+	r->next = http_requests;
+	http_requests = r;
+	return 0;
+}
+
+static bool
+http_request_done(CURL *easy, CURLcode rc)
+{
+	struct http_request	**rp, *r;
+	long			  status = 0;
+
+	for (rp = &http_requests; (r = *rp) != NULL; rp = &r->next)
+		if (r->easy == easy)
+			break;
+	if (r == NULL)
+		return false;
+	*rp = r->next;
+	if (rc == CURLE_OK)
+		curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+	r->cb(r->arg, status, rc == CURLE_OK ? NULL :
+	    r->err[0] != '\0' ? r->err : curl_easy_strerror(rc));
+	http_request_free(r);
+	return true;
+}
+
+static void
+http_request_abort_all(void)
+{
+	struct http_request	*r;
+
+	while ((r = http_requests) != NULL) {
+		http_requests = r->next;
+		curl_multi_remove_handle(http_multi, r->easy);
+		r->cb(r->arg, 0, "aborted: shutting down");
+		http_request_free(r);
+	}
+}

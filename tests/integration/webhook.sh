@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# webhook.sh: webhook receivers.  One records every call: open, escalate,
+# acknowledge (itsmctl) and resolve arrive, each once, in order, as JSON.  A
+# second one fails (HTTP 500) through a whole incident and then recovers:
+# it still gets every notification, once each, retried with backoff.  A
+# third filters on priority and gets nothing; a check in maintenance
+# notifies no one.
+set -u
+. "$(dirname "$0")/../env/lib.sh"
+env_init
+
+pg_start "$ENV_DIR" || { tap_fail "environment: postgres"; exit 1; }
+ITSMD_SCHEMADIR=$ENV_ROOT/schema "$BUILD/itsmctl" -d "dbname=itsmd" db migrate >/dev/null ||
+	{ tap_fail "environment: migrate"; exit 1; }
+SNMP_PORT=$(free_port udp)
+snmpd_start "$ENV_DIR" "$SNMP_PORT" || { tap_fail "environment: snmpd"; exit 1; }
+snmp_set "$ENV_DIR" 1 gauge 10
+mkdir -p "$ENV_DIR/rrd"
+chown itsmd: "$ENV_DIR/rrd"
+
+rx_start() {	# NAME PORT
+	local pid
+	python3 "$ENV_BIN/webhook_rx.py" --port "$2" --record "$ENV_DIR/$1.jsonl" \
+	    --fail "$ENV_DIR/$1.fail" >"$ENV_DIR/$1.log" 2>&1 </dev/null &
+	pid=$!
+	env_record $pid "webhook_rx $1"
+	env_wait_for 10 $pid env_http_ok "$2" || { tap_fail "environment: receiver $1"; exit 1; }
+}
+P1=$(free_port tcp); rx_start good "$P1"
+P2=$(free_port tcp); rx_start flaky "$P2"
+P3=$(free_port tcp); rx_start picky "$P3"
+touch "$ENV_DIR/flaky.fail"
+
+CONF=$ENV_DIR/itsmd.conf
+cat >"$CONF" <<EOF2
+database "dbname=itsmd host=$PGHOST port=$PGPORT user=postgres"
+rrd-dir "$ENV_DIR/rrd"
+receiver "good" { url "http://127.0.0.1:$P1/hook" }
+receiver "flaky" { url "http://127.0.0.1:$P2/hook"; timeout 2s }
+receiver "picky" { url "http://127.0.0.1:$P3/hook"; min-priority 1; events open resolve }
+host "agent" {
+    address 127.0.0.1
+    snmp-port $SNMP_PORT
+    community "public"
+    probe "load" snmp {
+        oid value .1.3.6.1.4.1.99999.1
+        interval 1s
+        warning > 50
+        critical > 90
+    }
+}
+EOF2
+
+q() { psql -XtAqc "$1" 2>/dev/null; }
+events() { [ -f "$ENV_DIR/$1.jsonl" ] && python3 -c '
+import json, sys
+print(" ".join(json.loads(l)["event"] for l in open(sys.argv[1])))' "$ENV_DIR/$1.jsonl"; }
+events_are() { [ "$(events "$1")" = "$2" ]; }
+
+itsmd_start "$CONF"
+wait_until 10 log_has "postgres: connected"
+sleep 1
+snmp_set "$ENV_DIR" 1 gauge 60
+wait_until 10 events_are good "open"
+snmp_set "$ENV_DIR" 1 gauge 95
+wait_until 10 events_are good "open escalate"
+ID=$(q "SELECT id FROM incidents WHERE check_name = 'load' AND resolved_at IS NULL")
+sleep 1
+"$BUILD/itsmctl" -d "dbname=itsmd host=$PGHOST port=$PGPORT user=postgres" \
+    incident ack "$ID" -u carol 'on it "now"' >/dev/null
+wait_until 10 events_are good "open escalate acknowledge"
+snmp_set "$ENV_DIR" 1 gauge 10
+if wait_until 10 events_are good "open escalate acknowledge resolve"; then
+	tap_ok "receiver gets open, escalate, acknowledge and resolve, in order"
+else
+	tap_fail "receiver gets open, escalate, acknowledge and resolve, in order" "got: $(events good)"
+fi
+tap_check "the failing receiver was told about, loudly and once" \
+	test "$(grep -c 'receiver flaky: delivery failed' "$ITSMD_LOG")" = 1
+if grep -q "127.0.0.1:$P2" "$ITSMD_LOG"; then tap_fail "receiver urls are not logged" "url in log"
+else tap_ok "receiver urls are not logged"; fi
+
+rm -f "$ENV_DIR/flaky.fail"
+if wait_until 40 events_are flaky "open escalate acknowledge resolve"; then
+	tap_ok "a receiver that failed then recovered gets every notification once, in order"
+else
+	tap_fail "a receiver that failed then recovered gets every notification once, in order" \
+	    "got: $(events flaky)"
+fi
+tap_check "recovery of the receiver is logged" log_has "receiver flaky: delivering again"
+
+check_json() {
+	python3 - "$ENV_DIR/good.jsonl" "$ID" <<'PY'
+import json, sys
+docs = [json.loads(l) for l in open(sys.argv[1])]
+ack = [d for d in docs if d["event"] == "acknowledge"][0]
+assert all(d["_content_type"] == "application/json" for d in docs), "content type"
+assert all(d["incident"] == int(sys.argv[2]) for d in docs), "incident id"
+assert all(d["host"] == "agent" and d["check"] == "load" for d in docs), "ci"
+assert docs[1]["severity"] == "critical", "escalate severity"
+assert ack["who"] == "carol" and ack["comment"] == 'on it "now"', "ack who/comment"
+assert len({d["id"] for d in docs}) == len(docs), "delivery ids unique"
+PY
+}
+tap_check "JSON carries incident, CI, severity, who and comment" check_json
+PRIO=$(q "SELECT priority FROM incidents WHERE id = $ID")
+tap_check "the incident's priority is stored (P$PRIO)" test -n "$PRIO"
+if [ -n "$PRIO" ] && [ "$PRIO" -gt 1 ] && [ ! -s "$ENV_DIR/picky.jsonl" ]; then
+	tap_ok "a receiver with min-priority 1 gets nothing of a P$PRIO incident"
+else
+	tap_fail "a receiver with min-priority 1 gets nothing of a P$PRIO incident" \
+	    "got: $(events picky)"
+fi
+
+itsmd_stop 15
+tap_check "SIGTERM exits 0" test $? = 0
+tap_done
