@@ -10,16 +10,133 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "itsmd.h"
 
-#define HIST	((int)sizeof(((struct check_state *)0)->hist))
+#define HIST		((int)sizeof(((struct check_state *)0)->hist))
+#define DBMAINT_MS	15000		/* how often windows from itsmctl are read */
+#define DBMAINT_ERR_MS	300000		/* ... and after a failed read (no table yet) */
 
 static const struct config	*state_cfg;	/* the running one, from checks_build() */
+
+/*
+ * Windows made with `itsmctl maintenance add` live in the database
+ * (schema/002, table maintenance).  A timer reads the ones active now;
+ * a check is covered when its host, "host/probe" or one of its host's
+ * tags is a target.  Up to DBMAINT_MS late, which is fine for windows
+ * of minutes and hours.
+ */
+static struct {
+	struct event	*timer;
+	bool		 busy;
+	char		**kind, **target, **name;
+	size_t		 n;
+} dbm;
+
+static const char sql_dbmaint[] =
+	"SELECT target_kind, target, id FROM maintenance m"
+	" WHERE itsmd_maintenance_active(m, now())";
+
+static void	dbm_arm(uint64_t);
+
+static void
+dbm_clear(void)
+{
+	for (size_t i = 0; i < dbm.n; i++) {
+		free(dbm.kind[i]);
+		free(dbm.target[i]);
+		free(dbm.name[i]);
+	}
+	free(dbm.kind);
+	free(dbm.target);
+	free(dbm.name);
+	dbm.kind = dbm.target = dbm.name = NULL;
+	dbm.n = 0;
+}
+
+static void
+dbm_read(void *arg, const struct pg_result *res, const char *error)
+{
+	int	n;
+
+	(void)arg;
+	dbm.busy = false;
+	if (error != NULL) {
+		dbm_arm(DBMAINT_ERR_MS);	/* db.c has logged it; the list stays */
+		return;
+	}
+	dbm_clear();
+	n = db_ntuples(res);
+	dbm.kind = xcalloc(n > 0 ? n : 1, sizeof(*dbm.kind));
+	dbm.target = xcalloc(n > 0 ? n : 1, sizeof(*dbm.target));
+	dbm.name = xcalloc(n > 0 ? n : 1, sizeof(*dbm.name));
+	for (int i = 0; i < n; i++) {
+		const char *k = db_value(res, i, 0), *t = db_value(res, i, 1);
+		const char *id = db_value(res, i, 2);
+
+		if (k == NULL || t == NULL)
+			continue;
+		dbm.kind[dbm.n] = xstrdup(k);
+		dbm.name[dbm.n] = xasprintf("#%s (itsmctl)", id != NULL ? id : "?");
+		dbm.target[dbm.n++] = xstrdup(t);
+	}
+	dbm_arm(DBMAINT_MS);
+}
+
+static void
+dbm_fire(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd;
+	(void)ev;
+	(void)arg;
+	if (itsmd_stopping)
+		return;
+	if (!dbm.busy) {
+		dbm.busy = true;
+		db_exec(sql_dbmaint, 0, NULL, dbm_read, NULL);
+	}
+}
+
+static void
+dbm_arm(uint64_t ms)
+{
+	struct timeval	tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+
+	if (dbm.timer != NULL && !itsmd_stopping)
+		evtimer_add(dbm.timer, &tv);
+}
+
+static const char *
+dbm_find(const struct check *c)
+{
+	const struct host	*h = c->host;
+	size_t			 hl = strlen(h->name);
+
+	for (size_t i = 0; i < dbm.n; i++) {
+		const char *k = dbm.kind[i], *t = dbm.target[i];
+
+		if (strcmp(k, "host") == 0 && strcmp(t, h->name) == 0)
+			return dbm.name[i];
+		if (strcmp(k, "check") == 0 && strncmp(t, h->name, hl) == 0 &&
+		    t[hl] == '/' && strcmp(t + hl + 1, c->def->name) == 0)
+			return dbm.name[i];
+		for (size_t j = 0; strcmp(k, "tag") == 0 && j < h->ntags; j++)
+			if (strcmp(t, h->tags[j]) == 0)
+				return dbm.name[i];
+	}
+	return NULL;
+}
 
 void
 state_configure(const struct config *cfg)
 {
 	state_cfg = cfg;
+	if (dbm.timer == NULL && itsmd_base != NULL) {
+		if ((dbm.timer = evtimer_new(itsmd_base, dbm_fire, NULL)) == NULL)
+			fatalx("state: cannot create the maintenance timer");
+		dbm_arm(0);
+	}
 }
 
 void
@@ -269,6 +386,8 @@ in_maintenance(const struct check *c, const char **name)
 {
 	const struct maint_window	*w;
 
+	if ((*name = dbm_find(c)) != NULL)
+		return true;
 	if (state_cfg == NULL || state_cfg->nmaint == 0)
 		return false;
 	w = maint_find(state_cfg->maint, state_cfg->nmaint, c->host, c->def->name,
@@ -330,17 +449,20 @@ state_update(struct check *c, struct check_inst *ci, enum severity sev, const ch
 	s->summary = xstrdup(sum);
 
 	/*
-	 * Maintenance: data keeps flowing (the RRD has it already), nothing new
-	 * opens; an incident known to be open is updated and marked.
+	 * Maintenance: data keeps flowing (the RRD has it already) and nothing
+	 * new opens.  The change still goes out marked, since after a restart
+	 * only the database knows whether an incident is open: one that is gets
+	 * marked, none is opened (incident_change's contract).
 	 */
 	maint = in_maintenance(c, &mw);
 	if (maint) {
 		if (!s->maintenance)
-			log_info("%s: in maintenance window '%s'%s", lb, mw,
-			    s->incident == INC_OPEN ? ": incident marked" : ": no incident");
+			log_info("%s: %s in maintenance window '%s': %s", lb,
+			    severity_name(sev), mw, s->incident == INC_OPEN ?
+			    "its open incident is marked" : "no new incident");
 		s->maintenance = true;
-		if (s->incident == INC_OPEN || s->att_host != NULL)
-			tell(c, ci, sev, sum, s->att_host, s->att_check, true);
+		s->settle_until_ms = 0;
+		tell(c, ci, sev, sum, s->att_host, s->att_check, true);
 		return;
 	}
 	if (s->maintenance)

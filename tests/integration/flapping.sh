@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# flapping.sh: a value alternating across its threshold every poll gives one
+# incident marked flapping, not a stream of open/resolve pairs; once the
+# value settles on OK the flapping ends and the incident resolves.
+set -u
+. "$(dirname "$0")/../env/lib.sh"
+env_init
+
+pg_start "$ENV_DIR" || { tap_fail "environment: postgres"; exit 1; }
+ITSMD_SCHEMADIR=$ENV_ROOT/schema "$BUILD/itsmctl" -d "dbname=itsmd" db migrate >/dev/null ||
+	{ tap_fail "environment: migrate"; exit 1; }
+SNMP_PORT=$(free_port udp)
+snmpd_start "$ENV_DIR" "$SNMP_PORT" || { tap_fail "environment: snmpd"; exit 1; }
+snmp_set "$ENV_DIR" 1 gauge 10
+
+CONF=$ENV_DIR/itsmd.conf
+cat >"$CONF" <<EOF
+database "dbname=itsmd host=$PGHOST port=$PGPORT user=postgres"
+rrd-dir "$ENV_DIR/rrd"
+user itsmd
+host "flappy" {
+    address 127.0.0.1
+    snmp-port $SNMP_PORT
+    community "public"
+    snmp-retries 0
+    probe "v" snmp {
+        oid value .1.3.6.1.4.1.99999.1
+        interval 1s
+        timeout 900ms
+        critical > 90
+        flap-low 25%
+        flap-high 50%
+    }
+}
+EOF
+
+q() { psql -XtAqc "$1" 2>/dev/null; }
+rows() { q "SELECT count(*) FROM incidents WHERE host = 'flappy'"; }
+is_flapping() { [ "$(q "SELECT flapping FROM incidents WHERE host = 'flappy' AND resolved_at IS NULL")" = t ]; }
+is_clear() { [ "$(q "SELECT count(*) FROM incidents WHERE host = 'flappy' AND resolved_at IS NULL")" = 0 ]; }
+# Resolutions logged after "flapping started": while it flaps, none; after
+# it stops, the one that ends it.  $1: count only before "flapping stopped".
+resolves_since_flap() {
+	awk -v upto="${1:-}" '/flappy\/v: flapping started/ { on = 1 }
+	    /flappy\/v: flapping stopped/ && upto != "" { on = 0 }
+	    on && /incident #[0-9]+ resolved: flappy\/v/ { n++ }
+	    END { print n + 0 }' "$ITSMD_LOG"
+}
+
+itsmd_start "$CONF"
+wait_until 10 test -f "$ENV_DIR/rrd/flappy/v/value.rrd"
+sleep 1
+
+# --- alternate every poll (1 s) for 30 polls
+FLIPS=20
+for i in $(seq 1 $FLIPS); do
+	if [ $((i % 2)) = 1 ]; then snmp_set "$ENV_DIR" 1 gauge 99; else snmp_set "$ENV_DIR" 1 gauge 10; fi
+	sleep 1
+done &
+FLIPPER=$!
+env_record $FLIPPER flipper
+if wait_until 25 log_has "flappy/v: flapping started"; then tap_ok "flapping is detected"
+else tap_fail "flapping is detected" "no 'flapping started' in the log"; fi
+if wait_until 5 is_flapping; then tap_ok "the open incident is marked flapping"
+else tap_fail "the open incident is marked flapping" "$(q "SELECT id, flapping, resolved_at FROM incidents")"; fi
+wait "$FLIPPER"
+OPENS=$(grep -cE "incident #[0-9]+ (opened|reopened): flappy/v" "$ITSMD_LOG")
+tap_check "one incident row for $FLIPS alternations" test "$(rows)" = 1
+if [ "$OPENS" -le 6 ]; then tap_ok "at most 6 opens before detection, not dozens ($OPENS)"
+else tap_fail "at most 6 opens before detection, not dozens" "$OPENS opens"; fi
+tap_check "no resolve while flapping" test "$(resolves_since_flap)" = 0
+
+# --- the value settles on OK: flapping stops, the incident resolves
+snmp_set "$ENV_DIR" 1 gauge 10
+if wait_until 30 is_clear; then tap_ok "settled: the incident resolves"
+else tap_fail "settled: the incident resolves" "$(q "SELECT id, flapping, resolved_at FROM incidents")"; fi
+tap_check "the log says flapping stopped" log_has "flappy/v: flapping stopped"
+tap_check "no resolve until flapping stopped" test "$(resolves_since_flap upto)" = 0
+tap_check "exactly one resolve after the flapping" test "$(resolves_since_flap)" = 1
+tap_check "still one incident row" test "$(rows)" = 1
+itsmd_stop 15
+tap_check "itsmd stops cleanly" test $? = 0
+tap_done
