@@ -13,7 +13,8 @@ Raw sockets, so a path can break HTTP the way real targets do:
   /reset          closes with a TCP reset before answering
   /garbage        bytes that are not HTTP, then close
   /hang           accepts, reads the request, never answers
-With --cert/--key it speaks TLS (the handshake runs in the request's
+With --banner TEXT every connection is greeted with TEXT first (a TCP
+banner, for the tcp probe's expect).  With --cert/--key it speaks TLS (the handshake runs in the request's
 thread, so a client that never finishes one holds up nobody).
 """
 import argparse
@@ -88,6 +89,8 @@ class Handler(socketserver.BaseRequestHandler):
             except (ssl.SSLError, OSError):
                 return  # the client refused our certificate: the test's point
             self.request.settimeout(None)
+        if self.server.banner:
+            send(self.request, self.server.banner.encode() + b"\r\n")
         while True:
             req = self.read_request(buf)
             if req is None:
@@ -163,9 +166,11 @@ def main():
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--cert")
     ap.add_argument("--key")
+    ap.add_argument("--banner")
     a = ap.parse_args()
     srv = Server(("127.0.0.1", a.port), Handler)
     srv.ctx = None
+    srv.banner = a.banner
     if a.cert:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(a.cert, a.key)

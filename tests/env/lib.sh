@@ -346,6 +346,76 @@ http_set() {
 	echo "$3" >"$1/http/.$2.$$" && mv -f "$1/http/.$2.$$" "$1/http/$2"
 }
 
+# ---------------------------------------------------------- hostile httpd
+# hostile_httpd_start DIR PORT [--cert F --key F] [--banner TEXT]:
+# tests/env/hostile_httpd.py on 127.0.0.1:PORT (see its header for paths).
+hostile_httpd_start() {
+	local dir=$1 port=$2 pid
+	shift 2
+	mkdir -p "$dir"
+	python3 -B "$ENV_BIN/hostile_httpd.py" --port "$port" "$@" \
+	    >>"$dir/hostile_httpd.log" 2>&1 </dev/null &
+	pid=$!
+	env_record $pid "hostile_httpd.py :$port"
+	if ! env_wait_for 10 $pid env_tcp_open "$port"; then
+		tail -n 5 "$dir/hostile_httpd.log" >&2
+		echo "hostile_httpd_start: nothing listens on 127.0.0.1:$port" >&2
+		return 1
+	fi
+	env_say "hostile_httpd.py pid $pid on 127.0.0.1:$port $*"
+}
+
+# env_tcp_open PORT: something accepts connections on 127.0.0.1:PORT.
+env_tcp_open() {
+	python3 - "$1" <<'PY'
+import socket, sys
+socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()
+PY
+}
+
+# certs_make DIR: with openssl, a CA (DIR/ca.pem) and leaf certificates
+# DIR/NAME.pem + DIR/NAME.key for localhost and 127.0.0.1: valid (90 days),
+# expired (2 days ago), expiring (in 5 days), wronghost (wrong.example only)
+# and selfsigned (not from the CA).
+certs_make() {
+	local d=$1 n
+	mkdir -p "$d/db" && : >"$d/db/index" && echo 1000 >"$d/db/serial"
+	cat >"$d/ca.cnf" <<-EOF
+	[ca]
+	default_ca = test
+	[test]
+	database = $d/db/index
+	serial = $d/db/serial
+	new_certs_dir = $d/db
+	default_md = sha256
+	policy = any
+	unique_subject = no
+	copy_extensions = copy
+	[any]
+	commonName = supplied
+	EOF
+	openssl req -x509 -new -newkey rsa:2048 -nodes -keyout "$d/ca.key" -out "$d/ca.pem" \
+	    -days 3650 -subj "/CN=itsmd test CA" -addext "basicConstraints=critical,CA:true" \
+	    -addext "keyUsage=critical,keyCertSign,cRLSign" >/dev/null 2>&1 || return 1
+	# NAME SAN NOT-BEFORE NOT-AFTER (as date -d understands them)
+	while read -r n san from to; do
+		openssl req -new -newkey rsa:2048 -nodes -keyout "$d/$n.key" -out "$d/$n.csr" \
+		    -subj "/CN=$n" -addext "subjectAltName=$san" >/dev/null 2>&1 &&
+		openssl ca -batch -config "$d/ca.cnf" -cert "$d/ca.pem" -keyfile "$d/ca.key" \
+		    -in "$d/$n.csr" -out "$d/$n.pem" -notext \
+		    -startdate "$(date -u -d "$from" +%Y%m%d%H%M%SZ)" \
+		    -enddate "$(date -u -d "$to" +%Y%m%d%H%M%SZ)" >/dev/null 2>&1 || return 1
+	done <<-EOF
+	valid DNS:localhost,IP:127.0.0.1 -1day +90days
+	expired DNS:localhost,IP:127.0.0.1 -30days -2days
+	expiring DNS:localhost,IP:127.0.0.1 -1day +5days
+	wronghost DNS:wrong.example -1day +90days
+	EOF
+	openssl req -x509 -new -newkey rsa:2048 -nodes -keyout "$d/selfsigned.key" \
+	    -out "$d/selfsigned.pem" -days 90 -subj "/CN=localhost" \
+	    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" >/dev/null 2>&1
+}
+
 # ------------------------------------------------------------------ itsmd
 # itsmd_start CONF [ARGS...]: $BUILD/itsmd -f in the background, stderr
 # (its log) appended to $ENV_DIR/itsmd.log.
