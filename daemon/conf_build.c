@@ -24,6 +24,7 @@
 #define DEFAULT_SETTLE_MS	5000
 #define DEFAULT_FLAP_LOW	25.0
 #define DEFAULT_FLAP_HIGH	50.0
+#define IMPACT_DEPENDANTS	10	/* children that make an unset impact 1 */
 
 struct build {
 	struct config		 *cfg;
@@ -1817,7 +1818,7 @@ build_host(struct build *b, struct host *h, const struct conf_node *c)
 	h->snmp.version = 2;
 	h->snmp.port = 161;
 	h->snmp.retries = 1;
-	h->impact = 2;
+	h->impact = 0;		/* unset: derived in resolve_parents() */
 	check_name(b, "host", h->name, &c->argpos[0]);
 	h->own_probes = xcalloc(count_children(c, "probe"),
 	    sizeof(*h->own_probes));
@@ -1983,6 +1984,19 @@ resolve_parents(struct build *b)
 		p->to = to;
 		h->parents = xreallocarray(h->parents, h->nparents + 1, sizeof(*h->parents));
 		h->parents[h->nparents++] = to;
+	}
+	/*
+	 * An impact nobody wrote follows from what depends on the host: ten or
+	 * more children make it a 1 (a core router), else the default 2.
+	 */
+	for (size_t i = 0; i < cfg->nhosts; i++) {
+		size_t	deps = 0;
+
+		if (cfg->hosts[i].impact != 0)
+			continue;
+		for (size_t j = 0; j < b->npp; j++)
+			deps += b->pp[j].to == &cfg->hosts[i];
+		cfg->hosts[i].impact = deps >= IMPACT_DEPENDANTS ? 1 : 2;
 	}
 	colour = xcalloc(cfg->nhosts + 1, 1);
 	path = xcalloc(cfg->nhosts + 1, sizeof(*path));

@@ -260,15 +260,28 @@ tell(const struct check *c, const struct check_inst *ci, enum severity sev, cons
 	incident_change(&ch);
 }
 
+enum parent_state { PARENT_UP, PARENT_PENDING, PARENT_DOWN, PARENT_MAINT };
+
+static bool
+sev_down(enum severity s)
+{
+	return s == SEV_CRITICAL || s == SEV_UNKNOWN;
+}
+
 /*
- * A parent is down when the last run of its availability check was
- * CRITICAL or UNKNOWN (a warning is not an outage).  The incident to join
- * is the root of the chain: a parent that is itself attached to its own
+ * A parent is down when its availability check is hard CRITICAL or
+ * UNKNOWN and its last run still says so (a warning is not an outage);
+ * pending while that run is bad but not yet hard (fail-after), since its
+ * incident does not exist yet; in maintenance when down inside a window,
+ * where planned work explains the children too.  The incident to join is
+ * the root of the chain: a parent that is itself attached to its own
  * parent's incident hands that one on.
  */
-static bool
+static enum parent_state
 parent_down(const struct host *h, const char **phost, const char **pcheck)
 {
+	enum parent_state	 best = PARENT_UP;
+
 	for (size_t i = 0; i < h->nparents; i++) {
 		const struct host	*p = h->parents[i];
 		const struct check	*ac = p->avail_check;
@@ -277,8 +290,14 @@ parent_down(const struct host *h, const char **phost, const char **pcheck)
 		if (ac == NULL || ac->ninst == 0)
 			continue;
 		ps = &ac->inst[0]->st;
-		if (ps->nhist == 0 || (ps->last != SEV_CRITICAL && ps->last != SEV_UNKNOWN))
+		if (ps->nhist == 0 || !sev_down(ps->last))
 			continue;
+		if (!sev_down(ps->state)) {
+			best = PARENT_PENDING;
+			continue;
+		}
+		if (ps->maintenance)
+			return PARENT_MAINT;
 		if (ps->att_host != NULL) {
 			*phost = ps->att_host;
 			*pcheck = ps->att_check;
@@ -286,9 +305,9 @@ parent_down(const struct host *h, const char **phost, const char **pcheck)
 			*phost = p->name;
 			*pcheck = ac->inst[0]->incident_key;
 		}
-		return true;
+		return PARENT_DOWN;
 	}
-	return false;
+	return best;
 }
 
 static void
@@ -332,7 +351,7 @@ recover(struct check *c, struct check_inst *ci, const char *lb)
  */
 static bool
 depend_hold(struct check *c, struct check_inst *ci, enum severity sev, const char *sum,
-    const char *lb)
+    const char *lb, bool was_maint)
 {
 	struct check_state	*s = &ci->st;
 	const struct host	*h = c->host;
@@ -341,7 +360,28 @@ depend_hold(struct check *c, struct check_inst *ci, enum severity sev, const cha
 
 	if (h->nparents == 0 || (s->incident == INC_OPEN && s->att_host == NULL))
 		return false;
-	if (parent_down(h, &ph, &pc)) {
+	settle = state_cfg != NULL ? state_cfg->settle_ms : 0;
+	switch (parent_down(h, &ph, &pc)) {
+	case PARENT_MAINT:
+		/* Planned work upstream: as if this check were in the window too. */
+		if (!was_maint)
+			log_info("%s: %s while parent is down in maintenance: no new incident",
+			    lb, severity_name(sev));
+		s->maintenance = true;
+		detach(c, ci, "parent in maintenance");
+		tell(c, ci, sev, sum, NULL, NULL, true);
+		return true;
+	case PARENT_PENDING:
+		/* The parent's incident is not there yet: wait for its verdict. */
+		log_debug("%s: %s; parent bad but not yet hard, waiting", lb,
+		    severity_name(sev));
+		if (s->settle_until_ms == 0)
+			s->settle_until_ms = now + settle;
+		sched_run_within(c, settle > 0 ? settle : c->def->interval_ms);
+		return true;
+	case PARENT_UP:
+		break;
+	case PARENT_DOWN:
 		if (s->att_host == NULL || strcmp(s->att_host, ph) != 0 ||
 		    strcmp(s->att_check, pc) != 0) {
 			detach(c, ci, "moved to another parent incident");
@@ -362,7 +402,6 @@ depend_hold(struct check *c, struct check_inst *ci, enum severity sev, const cha
 		s->settle_until_ms = 0;
 		return false;
 	}
-	settle = state_cfg != NULL ? state_cfg->settle_ms : 0;
 	if (settle == 0)
 		return false;
 	if (s->settle_until_ms == 0) {
@@ -405,7 +444,7 @@ state_update(struct check *c, struct check_inst *ci, enum severity sev, const ch
 	const char		*lb, *mw = NULL;
 	char			 lbuf[256];
 	double			 pct;
-	bool			 maint, was_flapping = s->flapping;
+	bool			 maint, was_maint, held, was_flapping = s->flapping;
 
 	lb = inst_label(c, ci, lbuf, sizeof(lbuf));
 	s->last = sev;
@@ -465,11 +504,12 @@ state_update(struct check *c, struct check_inst *ci, enum severity sev, const ch
 		tell(c, ci, sev, sum, s->att_host, s->att_check, true);
 		return;
 	}
-	if (s->maintenance)
-		log_info("%s: maintenance over, still %s", lb, severity_name(sev));
+	was_maint = s->maintenance;
 	s->maintenance = false;
-
-	if (depend_hold(c, ci, sev, sum, lb))
+	held = depend_hold(c, ci, sev, sum, lb, was_maint);
+	if (was_maint && !s->maintenance)
+		log_info("%s: maintenance over, still %s", lb, severity_name(sev));
+	if (held)
 		return;
 	/* Every bad run refreshes last_seen_at; the database keeps it one row. */
 	tell(c, ci, sev, sum, NULL, NULL, false);

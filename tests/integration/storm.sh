@@ -37,7 +37,6 @@ CONF=$ENV_DIR/itsmd.conf
 	    snmp-port $SNMP_PORT
 	    community "public"
 	    snmp-retries 0
-	    impact 1
 	    use "up"
 	}
 	EOF
@@ -86,7 +85,7 @@ else tap_fail "all $N children are attached as affected CIs" "attached=$(attache
 sleep 4		# two more polls of everything: nothing may open late
 tap_check "exactly one open incident (the router's)" test "$(open_total)" = 1
 tap_check "no child incident rows at all" test "$(child_rows)" = 0
-tap_check "the router's incident is P1 (impact 1, critical)" \
+tap_check "the router's incident is P1 (impact derived from 50 children, critical)" \
     test "$(q "SELECT priority FROM incidents WHERE host = 'router'")" = 1
 tap_check "the log names a child attached to the router's incident" \
     log_has "child[0-9]+/load: critical, attached to the incident of router/up"

@@ -348,6 +348,32 @@ test_conf_values(void)
 	conf_free(cfg);
 }
 
+/* An impact nobody wrote: 1 with ten or more children, else 2. */
+static void
+test_impact_derived(void)
+{
+	char		 text[8192], errs[4096];
+	size_t		 len = 0;
+	struct config	*cfg;
+
+	len += (size_t)snprintf(text + len, sizeof(text) - len, H("core", "") H("edge", ""));
+	for (int i = 0; i < 10; i++)
+		len += (size_t)snprintf(text + len, sizeof(text) - len,
+		    "host c%d { address 127.0.0.1; parent core; %s probe p http "
+		    "{ url \"http://127.0.0.1/\" } }\n", i, i == 0 ? "parent edge;" : "");
+	cfg = load(text, errs, sizeof(errs));
+	UNIT_CHECK(cfg != NULL, "impact: builds", "%s", errs);
+	if (cfg == NULL)
+		return;
+	UNIT_CHECK(cfg->hosts[0].impact == 1, "impact: ten children make it 1", "%d",
+	    cfg->hosts[0].impact);
+	UNIT_CHECK(cfg->hosts[1].impact == 2, "impact: one child leaves it 2", "%d",
+	    cfg->hosts[1].impact);
+	UNIT_CHECK(cfg->hosts[2].nparents == 2, "impact: two parents kept", "%zu",
+	    cfg->hosts[2].nparents);
+	conf_free(cfg);
+}
+
 int
 main(void)
 {
@@ -358,5 +384,6 @@ main(void)
 	test_maint_time();
 	test_conf();
 	test_conf_values();
+	test_impact_derived();
 	return UNIT_DONE();
 }
