@@ -383,6 +383,25 @@ g_database(struct build *b, void *obj, const struct conf_node *c)
 		cfg->database = xstrdup(v);
 }
 
+/* Relative to the conf file, like every path; read when a name needs them. */
+static void
+g_mib_dirs(struct build *b, void *obj, const struct conf_node *c)
+{
+	char	**dirs = xcalloc(c->nargs, sizeof(*dirs));
+
+	(void)obj;
+	for (size_t i = 0; i < c->nargs; i++) {
+		if (c->args[i][0] == '\0' || strchr(c->args[i], ':') != NULL)
+			conf_error(b->err, &c->argpos[i], "bad mib-dirs entry '%s': "
+			    "a directory path without ':'", c->args[i]);
+		dirs[i] = abs_path(&c->argpos[i], c->args[i]);
+	}
+	snmp_mib_dirs((const char *const *)dirs, c->nargs);
+	for (size_t i = 0; i < c->nargs; i++)
+		free(dirs[i]);
+	free(dirs);
+}
+
 /* Loaded by conf_build() before any other key; here only the shape counts. */
 static void
 g_secrets(struct build *b, void *obj, const struct conf_node *c)
@@ -936,6 +955,7 @@ g_host(struct build *b, void *obj, const struct conf_node *c)
 static const struct conf_key global_keys[] = {
 	{ "database",	1, 1, 0, g_database },
 	{ "secrets",	1, 1, 0, g_secrets },
+	{ "mib-dirs",	1, 8, 0, g_mib_dirs },
 	{ "rrd-dir",	1, 1, 0, g_rrd_dir },
 	{ "rrdcached",	1, 1, 0, g_rrdcached },
 	{ "user",	1, 1, 0, g_user },
@@ -2040,6 +2060,7 @@ conf_build(struct conf_tree *tree, struct conf_err *err)
 	    sizeof(*b.host_nodes));
 	/* secrets first, so `secret:NAME` works wherever `secrets` is written */
 	secrets_clear();
+	snmp_mib_dirs(NULL, 0);		/* until this conf's mib-dirs says otherwise */
 	for (i = 0; i < tree->root.nchildren; i++) {
 		const struct conf_node	*c = &tree->root.children[i];
 		char			*path;

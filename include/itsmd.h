@@ -405,6 +405,12 @@ void			 probe_shutdown_all(void);
 extern const struct probe_ops snmp_probe_ops;
 extern const struct probe_ops http_probe_ops;
 /*
+ * probes/snmp_mib.c: `mib-dirs` (global): where net-snmp's MIB parser looks
+ * for modules the built-in name table lacks.  conf_build sets it (n = 0:
+ * none) before any probe is parsed.
+ */
+void	snmp_mib_dirs(const char *const *dirs, size_t n);
+/*
  * probes/http.c: one HTTP POST on the probes' curl multi handle, for
  * notify.c.  cb runs exactly once, from the loop: status is the HTTP code,
  * or 0 with error set.  -1 (cb never called) if it cannot be started.

@@ -1,7 +1,9 @@
 /*
- * snmp.c: the SNMP probe.  Each check owns one net-snmp single session
- * (snmp_sess_*) whose UDP socket and retry timer ride the libevent loop; a
- * run is one GET of the probe's OIDs and ends in check_done().
+ * snmp.c: the SNMP probe at run time.  Each check owns one net-snmp single
+ * session (snmp_sess_*) whose UDP socket and retry timer ride the libevent
+ * loop.  A run GETs the probe's OIDs packed into few PDUs (split on tooBig);
+ * a table probe first walks its label columns when rows are due for
+ * discovery, then GETs every row's columns.  It ends in check_done().
  */
 #include <sys/queue.h>
 #include <sys/socket.h>
@@ -23,29 +25,14 @@
 #include <net-snmp/library/large_fd_set.h>
 
 #include "itsmd.h"
+#include "snmp_int.h"
 
 #define SNMP_MAX_VARBINDS	32	/* per GET PDU; agents choke on more (tooBig) */
-#define SNMP_DEFAULT_METRIC	"value"
+#define SNMP_INFLIGHT		4	/* PDUs out at once per session */
+#define SNMP_MAX_REP		25	/* GETBULK repetitions per walk step */
+#define SNMP_MAX_ROWS		100000	/* a table longer than this is an agent bug */
 /* Past timeout_ms plus this, a run ends even if net-snmp never gave up. */
 #define SNMP_GRACE_MS		500
-
-/* One `oid` line: metric_def->priv once finished. */
-struct snmp_oid {
-	size_t	len;
-	oid	sub[];
-};
-
-/* `oid` lines collected by parse, before finish turns them into metrics. */
-struct snmp_line {
-	char		*name;
-	struct conf_pos	 pos;
-	struct snmp_oid	*oid;
-};
-
-struct snmp_def {
-	struct snmp_line	*v;
-	size_t			 n;
-};
 
 /*
  * A run walks SR_IDLE -> [SR_RESOLVING] -> SR_WAITING -> SR_ENDING -> SR_IDLE.
@@ -61,12 +48,55 @@ enum snmp_phase {
 	SR_ENDING,
 };
 
-/* One GET PDU of a run: values[first .. first+count). */
+/*
+ * What one varbind of a request is for: a metric of a row (scalar probes
+ * have one row, their values[]), the agent's sysUpTime (restart detection)
+ * or a row's discontinuity time.
+ */
+#define IT_UPTIME	(-1)
+#define IT_DISC		(-2)
+struct snmp_item {
+	uint32_t	row;
+	int32_t		col;		/* metric index, IT_UPTIME or IT_DISC */
+};
+
+/*
+ * One PDU of a run.  GETs cover items[first .. first+count); a walk PDU
+ * asks for the next OIDs of every label column still going.
+ */
+enum req_state { RQ_QUEUED, RQ_SENT, RQ_DONE };
 struct snmp_req {
-	int	reqid;
-	size_t	first;
-	size_t	count;
-	bool	done;
+	int		 reqid;
+	enum req_state	 state;
+	bool		 walk;
+	size_t		 first;
+	size_t		 count;
+};
+
+/* A discovered row of a table probe; kept across runs until rediscovery. */
+struct snmp_row {
+	unsigned long	*idx;		/* the row's index sub-identifiers */
+	size_t		 idxlen;
+	char		*label;
+	char		*labels[4];	/* walk: value of each label column, or NULL */
+	struct sample	*values;	/* def->nmetrics */
+	struct sample	 dsample;	/* this run's discontinuity time */
+	uint32_t	 disc;		/* last discontinuity time seen */
+	bool		 have_disc;
+	bool		 keep;		/* passes the filters */
+};
+
+/* A run is a walk (when rows are due for discovery) and then a poll. */
+enum run_step { STEP_WALK, STEP_POLL, STEP_DONE };
+
+/* A discovery walk in progress: where each label column has got to. */
+struct snmp_walk {
+	struct snmp_row	*rows;
+	size_t		 nrows, cap;
+	oid		 last[4][MAX_OID_LEN];
+	size_t		 lastlen[4];
+	bool		 done[4];
+	size_t		 hint[4];	/* next row expected, per column */
 };
 
 /*
@@ -93,9 +123,31 @@ struct snmp_state {
 
 	uint64_t		 deadline;	/* mono ms: net-snmp should be done by then */
 	int			 report_logged;	/* snmp_reports index + 1 last logged, 0 none */
+
+	/* the run */
+	enum run_step		 step;
 	struct snmp_req		*reqs;
-	size_t			 nreqs;
-	size_t			 pending;	/* reqs in flight */
+	size_t			 nreqs, reqs_cap;
+	size_t			 pending;	/* reqs sent and not answered */
+	struct snmp_item	*items;
+	size_t			 nitems, items_cap;
+	size_t			 next_item;	/* first item in no request yet */
+	size_t			 max_vb;	/* varbinds per GET; halves on tooBig */
+	int			 max_rep;	/* GETBULK repetitions; halves on tooBig */
+	bool			 want_uptime;	/* counters seen: watch for restarts */
+	struct sample		 up;		/* this run's sysUpTime */
+	uint32_t		 uptime;	/* the last one seen */
+	bool			 have_uptime;
+
+	/* table probes */
+	struct snmp_walk	*w;		/* discovery in progress, or NULL */
+	struct snmp_row		*rows;		/* discovered rows */
+	size_t			 nrows;
+	uint64_t		 discovered_ms;	/* mono, of the last complete walk */
+	bool			 discovered;
+	bool			 rediscover;	/* a row left: walk at the next run */
+	struct result_row	*res;		/* result.rows: the kept rows */
+	size_t			 res_cap;
 	LIST_ENTRY(snmp_state)	 entry;
 };
 
@@ -106,8 +158,6 @@ static netsnmp_large_fd_set	 snmp_fds;	/* scratch: one fd at a time */
 static LIST_HEAD(, snmp_state)	 snmp_states = LIST_HEAD_INITIALIZER(snmp_states);
 
 /* Exported for tests/unit/test_snmp.c only; not part of itsmd.h. */
-int	snmp_oid_parse(const char *, unsigned long *sub, size_t max, size_t *len,
-	    const char **why);
 void	snmp_var_sample(const netsnmp_variable_list *, struct sample *);
 
 _Static_assert(sizeof(oid) == sizeof(unsigned long), "net-snmp oid is not u_long");
@@ -342,102 +392,6 @@ errstat_name(long e)
 	if (e >= 0 && (size_t)e < sizeof(names) / sizeof(names[0]))
 		return names[e];
 	return NULL;
-}
-
-/* ------------------------------------------------------------ conf */
-
-/*
- * `oid [NAME] OID`.  NAME becomes the metric; conf_build checks it like every
- * other name (it ends up in a file path), at the position kept here.
- */
-static int
-snmp_probe_parse(struct probe_def *def, const struct conf_node *n, struct conf_err *err)
-{
-	struct snmp_def		*sd = def->priv;
-	struct snmp_oid		*o;
-	unsigned long		 sub[MAX_OID_LEN];
-	const struct conf_pos	*npos;
-	const char		*name, *text, *why;
-	size_t			 len;
-
-	if (strcmp(n->name, "oid") != 0)
-		return 1;
-	if (n->block || n->nargs < 1 || n->nargs > 2) {
-		conf_error(err, &n->pos, "usage: oid [NAME] NUMERIC-OID");
-		return -1;
-	}
-	name = n->nargs == 2 ? n->args[0] : SNMP_DEFAULT_METRIC;
-	npos = n->nargs == 2 ? &n->argpos[0] : &n->pos;
-	text = n->args[n->nargs - 1];
-	if (snmp_oid_parse(text, sub, MAX_OID_LEN, &len, &why) == -1) {
-		conf_error(err, &n->argpos[n->nargs - 1], "bad OID '%s': %s", text, why);
-		return -1;
-	}
-	if (sd == NULL)
-		def->priv = sd = xcalloc(1, sizeof(*sd));
-	for (size_t i = 0; i < sd->n; i++)
-		if (strcmp(sd->v[i].name, name) == 0) {
-			conf_error(err, npos, "duplicate metric '%s' in snmp probe '%s' "
-			    "(first at %s:%d:%d)", name, def->name, sd->v[i].pos.file,
-			    sd->v[i].pos.line, sd->v[i].pos.col);
-			return -1;
-		}
-	o = xmalloc(sizeof(*o) + len * sizeof(o->sub[0]));
-	o->len = len;
-	memcpy(o->sub, sub, len * sizeof(o->sub[0]));
-	sd->v = xreallocarray(sd->v, sd->n + 1, sizeof(*sd->v));
-	sd->v[sd->n].name = xstrdup(name);
-	sd->v[sd->n].pos = *npos;
-	sd->v[sd->n].oid = o;
-	sd->n++;
-	return 0;
-}
-
-/* Each `oid` line becomes a metric whose kind the agent decides (MK_AUTO). */
-static int
-snmp_probe_finish(struct probe_def *def, struct conf_err *err)
-{
-	struct snmp_def	*sd = def->priv;
-
-	if (sd == NULL || sd->n == 0) {
-		conf_error(err, &def->pos, "snmp probe '%s' needs at least one 'oid'",
-		    def->name);
-		return -1;
-	}
-	def->metrics = xcalloc(sd->n, sizeof(*def->metrics));
-	def->nmetrics = sd->n;
-	for (size_t i = 0; i < sd->n; i++) {
-		def->metrics[i].name = sd->v[i].name;
-		def->metrics[i].unit = NULL;
-		def->metrics[i].kind = MK_AUTO;
-		def->metrics[i].priv = sd->v[i].oid;
-		def->metrics[i].pos = sd->v[i].pos;
-	}
-	free(sd->v);
-	free(sd);
-	def->priv = NULL;
-	return 0;
-}
-
-/* Metric names and the metrics array belong to conf_free(), as for every kind. */
-static void
-snmp_probe_free_def(struct probe_def *def)
-{
-	struct snmp_def	*sd = def->priv;
-
-	if (sd != NULL) {		/* finish never ran: we still own the lines */
-		for (size_t i = 0; i < sd->n; i++) {
-			free(sd->v[i].name);
-			free(sd->v[i].oid);
-		}
-		free(sd->v);
-		free(sd);
-		def->priv = NULL;
-	}
-	for (size_t i = 0; i < def->nmetrics; i++) {
-		free(def->metrics[i].priv);
-		def->metrics[i].priv = NULL;
-	}
 }
 
 /* ------------------------------------------------------------ net-snmp setup */
@@ -766,12 +720,53 @@ run_status(struct snmp_state *st, enum probe_status s, const char *fmt, ...)
 	va_end(ap);
 }
 
+static const oid	sysuptime_oid[] = { 1, 3, 6, 1, 2, 1, 1, 3, 0 };
+
+/* Where the answer for an item goes. */
+static struct sample *
+item_sample(struct snmp_state *st, const struct snmp_item *it)
+{
+	if (it->col == IT_UPTIME)
+		return &st->up;
+	if (it->col == IT_DISC)
+		return &st->rows[it->row].dsample;
+	if (st->check->def->table)
+		return &st->rows[it->row].values[it->col];
+	return &st->check->result.values[it->col];
+}
+
+/* The OID an item asks for: a column's gets the row's index appended. */
+static size_t
+item_oid(const struct snmp_state *st, const struct snmp_item *it, oid *out)
+{
+	const struct probe_def	*d = st->check->def;
+	const struct snmp_table	*t = d->priv;
+	const struct snmp_oid	*o;
+	const struct snmp_row	*r;
+	size_t			 n;
+
+	if (it->col == IT_UPTIME) {
+		memcpy(out, sysuptime_oid, sizeof(sysuptime_oid));
+		return sizeof(sysuptime_oid) / sizeof(sysuptime_oid[0]);
+	}
+	o = it->col == IT_DISC ? t->disc : d->metrics[it->col].priv;
+	memcpy(out, o->sub, o->len * sizeof(oid));
+	n = o->len;
+	if (!d->table)
+		return n;
+	r = &st->rows[it->row];
+	if (n + r->idxlen > MAX_OID_LEN)
+		return 0;		/* cannot happen: walked OIDs fit */
+	memcpy(out + n, r->idx, r->idxlen * sizeof(oid));
+	return n + r->idxlen;
+}
+
 static void
-values_fail(struct snmp_state *st, size_t first, size_t count, enum probe_status s,
+items_fail(struct snmp_state *st, size_t first, size_t count, enum probe_status s,
     const char *reason)
 {
-	for (size_t i = first; i < first + count; i++)
-		sample_fail(&st->check->result.values[i], s, reason);
+	for (size_t i = first; i < first + count && i < st->nitems; i++)
+		sample_fail(item_sample(st, &st->items[i]), s, reason);
 }
 
 /* The whole run failed before any answer: every value says why. */
@@ -789,10 +784,13 @@ run_fail(struct snmp_state *st, enum probe_status s, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(r->reason, sizeof(r->reason), fmt, ap);
 	va_end(ap);
-	values_fail(st, 0, st->check->def->nmetrics, s, r->reason);
+	if (!st->check->def->table)
+		for (size_t i = 0; i < st->check->def->nmetrics; i++)
+			sample_fail(&r->values[i], s, r->reason);
 	for (size_t i = 0; i < st->nreqs; i++)
-		st->reqs[i].done = true;
+		st->reqs[i].state = RQ_DONE;
 	st->pending = 0;
+	st->step = STEP_DONE;
 }
 
 /* check_done() from the next loop turn (see enum snmp_phase). */
@@ -821,6 +819,8 @@ finish(struct snmp_state *st)
 		free(st->resolved);	/* the address may have moved: look it up again */
 		st->resolved = NULL;
 	}
+	if (c->result.status != PS_OK)
+		c->result.nrows = 0;
 	c->result.finished_wall_ms = wall_ms();
 	check_done(c);
 }
@@ -850,30 +850,437 @@ arm_timer(struct snmp_state *st)
 	evtimer_add(st->timer, &tv);
 }
 
-/* Fill values[] from one answered PDU. */
-static void
-take_response(struct snmp_state *st, struct snmp_req *rq, netsnmp_pdu *pdu)
+static size_t
+req_new(struct snmp_state *st, bool walk, size_t first, size_t count)
 {
-	const struct probe_def	*d = st->check->def;
-	struct sample		*vals = st->check->result.values;
-	netsnmp_variable_list	*v;
-	const char		*en;
-	char			 why[96];
-	size_t			 i;
+	if (st->nreqs == st->reqs_cap) {
+		st->reqs_cap = st->reqs_cap ? st->reqs_cap * 2 : 4;
+		st->reqs = xreallocarray(st->reqs, st->reqs_cap, sizeof(*st->reqs));
+	}
+	st->reqs[st->nreqs] = (struct snmp_req){ 0, RQ_QUEUED, walk, first, count };
+	return st->nreqs++;
+}
 
-	if (st->report_logged) {
-		log_info("%s: SNMPv3 requests accepted again", st->check->host->name);
-		st->report_logged = 0;
+static int	response_cb(int, netsnmp_session *, int, netsnmp_pdu *, void *);
+
+/* Sends request i; a failure to send ends its items with the reason. */
+static void
+req_send(struct snmp_state *st, size_t i, netsnmp_pdu *pdu)
+{
+	struct snmp_req	*rq = &st->reqs[i];
+	char		*errstr = NULL, target[300];
+	int		 liberr, syserr;
+
+	if ((rq->reqid = snmp_sess_async_send(st->sess, pdu, response_cb, st)) == 0) {
+		snmp_sess_error(st->sess, &liberr, &syserr, &errstr);
+		target_text(st->check, target, sizeof(target));
+		run_status(st, PS_ERROR, "cannot send to %s: %s", target,
+		    errstr ? errstr : "unknown error");
+		free(errstr);
+		snmp_free_pdu(pdu);
+		if (!rq->walk)
+			items_fail(st, rq->first, rq->count, PS_ERROR, "not sent");
+		rq->state = RQ_DONE;
+		return;
+	}
+	rq->state = RQ_SENT;
+	st->pending++;
+}
+
+static void
+send_get(struct snmp_state *st, size_t i)
+{
+	netsnmp_pdu	*pdu = snmp_pdu_create(SNMP_MSG_GET);
+	oid		 name[MAX_OID_LEN];
+	size_t		 len;
+
+	for (size_t k = st->reqs[i].first; k < st->reqs[i].first + st->reqs[i].count; k++)
+		if ((len = item_oid(st, &st->items[k], name)) > 0)
+			snmp_add_null_var(pdu, name, len);
+	req_send(st, i, pdu);
+}
+
+/*
+ * The next step of a walk: one GETBULK (GETNEXT for SNMPv1) carrying the
+ * last OID seen of every label column still going; `first` holds the mask
+ * of those columns, so the answer can be matched back.
+ */
+static void
+send_walk(struct snmp_state *st)
+{
+	const struct snmp_table	*t = st->check->def->priv;
+	struct snmp_walk	*w = st->w;
+	netsnmp_pdu		*pdu;
+	size_t			 mask = 0, i;
+
+	pdu = snmp_pdu_create(st->check->host->snmp.version == 1 ? SNMP_MSG_GETNEXT :
+	    SNMP_MSG_GETBULK);
+	if (pdu->command == SNMP_MSG_GETBULK) {
+		pdu->non_repeaters = 0;
+		pdu->max_repetitions = st->max_rep;
+	}
+	for (size_t c = 0; c < t->nlabels; c++) {
+		if (w->done[c])
+			continue;
+		mask |= (size_t)1 << c;
+		snmp_add_null_var(pdu, w->last[c], w->lastlen[c]);
+	}
+	i = req_new(st, true, mask, 0);
+	req_send(st, i, pdu);
+}
+
+static bool
+walk_finished(const struct snmp_state *st)
+{
+	const struct snmp_table	*t = st->check->def->priv;
+
+	for (size_t c = 0; c < t->nlabels; c++)
+		if (!st->w->done[c])
+			return false;
+	return true;
+}
+
+/* Sends what may go now: the next walk step, or GETs up to the in-flight limit. */
+static void
+pump(struct snmp_state *st)
+{
+	size_t	n;
+
+	if (st->check->result.status != PS_OK)
+		return;			/* a failed run asks nothing more */
+	if (st->step == STEP_WALK) {
+		if (st->pending == 0 && !walk_finished(st))
+			send_walk(st);
+		return;
+	}
+	if (st->step != STEP_POLL)
+		return;
+	for (size_t i = 0; i < st->nreqs && st->pending < SNMP_INFLIGHT; i++)
+		if (st->reqs[i].state == RQ_QUEUED)
+			send_get(st, i);
+	while (st->pending < SNMP_INFLIGHT && st->next_item < st->nitems) {
+		n = st->nitems - st->next_item;
+		if (n > st->max_vb)
+			n = st->max_vb;
+		st->next_item += n;
+		send_get(st, req_new(st, false, st->next_item - n, n));
+	}
+}
+
+/* A varbind's value as a row label: text as is (controls made '?'), numbers in decimal. */
+static char *
+label_text(const netsnmp_variable_list *v)
+{
+	char	*s;
+
+	switch (v->type) {
+	case ASN_OCTET_STR:
+		s = xmalloc(v->val_len + 1);
+		for (size_t i = 0; i < v->val_len; i++)
+			s[i] = v->val.string[i] < 0x20 || v->val.string[i] == 0x7f ? '?' :
+			    (char)v->val.string[i];
+		s[v->val_len] = '\0';
+		return s;
+	case ASN_INTEGER:
+		return xasprintf("%ld", *v->val.integer);
+	case ASN_GAUGE:
+	case ASN_COUNTER:
+	case ASN_TIMETICKS:
+	case ASN_UINTEGER:
+		return xasprintf("%lu", (unsigned long)(uint32_t)*v->val.integer);
+	}
+	return xstrdup("");
+}
+
+/* The walk row with this index, made if new.  Columns share row order: look near the hint first. */
+static size_t
+walk_row(struct snmp_state *st, const oid *idx, size_t len, size_t *hint)
+{
+	struct snmp_walk	*w = st->w;
+	struct snmp_row		*r;
+
+	for (size_t k = 0; k < w->nrows; k++) {
+		size_t	j = (*hint + k) % w->nrows;
+
+		if (snmp_oid_compare(w->rows[j].idx, w->rows[j].idxlen, idx, len) == 0) {
+			*hint = j + 1;
+			return j;
+		}
+	}
+	if (w->nrows == w->cap) {
+		w->cap = w->cap ? w->cap * 2 : 16;
+		w->rows = xreallocarray(w->rows, w->cap, sizeof(*w->rows));
+	}
+	r = &w->rows[w->nrows];
+	memset(r, 0, sizeof(*r));
+	r->idx = xreallocarray(NULL, len ? len : 1, sizeof(*r->idx));
+	memcpy(r->idx, idx, len * sizeof(*r->idx));
+	r->idxlen = len;
+	*hint = w->nrows + 1;
+	return w->nrows++;
+}
+
+/* One answer of a walk: new rows and labels, and which columns ended. */
+static void
+take_walk(struct snmp_state *st, struct snmp_req *rq, netsnmp_pdu *pdu)
+{
+	const struct snmp_table	*t = st->check->def->priv;
+	struct snmp_walk	*w = st->w;
+	const netsnmp_variable_list *v;
+	size_t			 act[8], nact = 0, k, c, row;
+	bool			 ended[8] = { false };
+	const char		*en;
+
+	for (c = 0; c < t->nlabels; c++)
+		if (rq->first & ((size_t)1 << c))
+			act[nact++] = c;
+	if (pdu->errstat == SNMP_ERR_TOOBIG) {
+		if (st->max_rep > 1) {
+			st->max_rep /= 2;	/* ask for fewer rows per answer */
+			return;
+		}
+		run_status(st, PS_BAD_RESPONSE, "agent error: tooBig for a walk of one row");
+		return;
 	}
 	if (pdu->errstat == SNMP_ERR_NOSUCHNAME && pdu->errindex >= 1 &&
-	    (size_t)pdu->errindex <= rq->count) {
-		/* SNMPv1: one missing object voids the PDU; the others are unknown */
-		size_t	bad = rq->first + (size_t)pdu->errindex - 1;
+	    (size_t)pdu->errindex <= nact) {
+		/* SNMPv1's end of the MIB: that column is over, ask again for the rest */
+		w->done[act[pdu->errindex - 1]] = true;
+		return;
+	}
+	if (pdu->errstat != SNMP_ERR_NOERROR) {
+		if ((en = errstat_name(pdu->errstat)) != NULL)
+			run_status(st, PS_BAD_RESPONSE, "agent error in a walk: %s", en);
+		else
+			run_status(st, PS_BAD_RESPONSE, "agent error in a walk: %ld",
+			    pdu->errstat);
+		return;
+	}
+	for (k = 0, v = pdu->variables; v != NULL; k++, v = v->next_variable) {
+		const struct snmp_oid	*col;
 
-		snprintf(why, sizeof(why), "unknown: noSuchName for '%s' in the same "
-		    "request", d->metrics[bad].name);
-		values_fail(st, rq->first, rq->count, PS_BAD_RESPONSE, why);
-		sample_fail(&vals[bad], PS_NO_SUCH_OBJECT, "noSuchName");
+		c = act[k % nact];
+		col = t->labels[c];
+		if (ended[c])
+			continue;
+		if (v->type == SNMP_ENDOFMIBVIEW || v->type == SNMP_NOSUCHOBJECT ||
+		    v->type == SNMP_NOSUCHINSTANCE || v->name_length <= col->len ||
+		    snmp_oid_compare(v->name, col->len, col->sub, col->len) != 0) {
+			ended[c] = w->done[c] = true;
+			continue;
+		}
+		if (snmp_oid_compare(v->name, v->name_length, w->last[c],
+		    w->lastlen[c]) <= 0) {
+			run_status(st, PS_BAD_RESPONSE, "agent walked backwards (OIDs not "
+			    "increasing)");
+			return;
+		}
+		memcpy(w->last[c], v->name, v->name_length * sizeof(oid));
+		w->lastlen[c] = v->name_length;
+		if (w->nrows >= SNMP_MAX_ROWS) {
+			run_status(st, PS_BAD_RESPONSE, "table has more than %d rows",
+			    SNMP_MAX_ROWS);
+			return;
+		}
+		row = walk_row(st, v->name + col->len, v->name_length - col->len,
+		    &w->hint[c]);
+		free(w->rows[row].labels[c]);
+		w->rows[row].labels[c] = label_text(v);
+	}
+	if (k == 0)			/* nothing at all: treat as the end */
+		for (size_t j = 0; j < nact; j++)
+			w->done[act[j]] = true;
+}
+
+static void
+row_free(struct snmp_row *r)
+{
+	free(r->idx);
+	free(r->label);
+	for (size_t c = 0; c < sizeof(r->labels) / sizeof(r->labels[0]); c++)
+		free(r->labels[c]);
+	free(r->values);
+}
+
+static void
+walk_free(struct snmp_state *st)
+{
+	if (st->w == NULL)
+		return;
+	for (size_t i = 0; i < st->w->nrows; i++)
+		row_free(&st->w->rows[i]);
+	free(st->w->rows);
+	free(st->w);
+	st->w = NULL;
+}
+
+static void
+rows_free(struct snmp_state *st)
+{
+	for (size_t i = 0; i < st->nrows; i++)
+		row_free(&st->rows[i]);
+	free(st->rows);
+	st->rows = NULL;
+	st->nrows = 0;
+}
+
+static int
+row_label_cmp(const void *a, const void *b)
+{
+	const struct snmp_row *const *x = a, *const *y = b;
+	int	c = strcmp((*x)->label, (*y)->label);
+
+	return c != 0 ? c : snmp_oid_compare((*x)->idx, (*x)->idxlen, (*y)->idx,
+	    (*y)->idxlen);
+}
+
+/*
+ * The walk's rows become the probe's: each named by its first non-empty
+ * label (the index if none), twins told apart by "#index", filtered, and
+ * given what the old rows knew of their counters' discontinuity.
+ */
+static void
+rows_from_walk(struct snmp_state *st)
+{
+	const struct probe_def	*d = st->check->def;
+	const struct snmp_table	*t = d->priv;
+	struct snmp_walk	*w = st->w;
+	struct snmp_row		**by;
+	char			 ib[256], *prev;
+
+	for (size_t i = 0; i < w->nrows; i++) {
+		struct snmp_row	*r = &w->rows[i];
+		size_t		 len = 0;
+
+		for (size_t c = 0; c < t->nlabels && r->label == NULL; c++)
+			if (r->labels[c] != NULL && r->labels[c][0] != '\0')
+				r->label = xstrdup(r->labels[c]);
+		ib[0] = '\0';
+		for (size_t k = 0; k < r->idxlen && len + 12 < sizeof(ib); k++)
+			len += (size_t)snprintf(ib + len, sizeof(ib) - len, "%s%lu",
+			    k ? "." : "", (unsigned long)r->idx[k]);
+		if (r->label == NULL)
+			r->label = xstrdup(ib);
+	}
+	by = xcalloc(w->nrows ? w->nrows : 1, sizeof(*by));
+	for (size_t i = 0; i < w->nrows; i++)
+		by[i] = &w->rows[i];
+	qsort(by, w->nrows, sizeof(*by), row_label_cmp);
+	prev = NULL;
+	for (size_t i = 0; i < w->nrows; i++) {
+		size_t	len = 0;
+		char	*l;
+
+		if (prev == NULL || strcmp(by[i]->label, prev) != 0) {
+			free(prev);
+			prev = xstrdup(by[i]->label);
+			continue;
+		}
+		/* twins (two ports both named "eth0"): the later index says which */
+		ib[0] = '\0';
+		for (size_t k = 0; k < by[i]->idxlen && len + 12 < sizeof(ib); k++)
+			len += (size_t)snprintf(ib + len, sizeof(ib) - len, "%s%lu",
+			    k ? "." : "", (unsigned long)by[i]->idx[k]);
+		l = xasprintf("%s#%s", by[i]->label, ib);
+		free(by[i]->label);
+		by[i]->label = l;
+	}
+	free(prev);
+	free(by);
+	for (size_t i = 0; i < w->nrows; i++) {
+		struct snmp_row	*r = &w->rows[i];
+
+		r->keep = snmp_table_keep(t, r->label);
+		r->values = xcalloc(d->nmetrics ? d->nmetrics : 1, sizeof(*r->values));
+		for (size_t j = 0; j < st->nrows; j++)
+			if (snmp_oid_compare(st->rows[j].idx, st->rows[j].idxlen, r->idx,
+			    r->idxlen) == 0) {
+				r->disc = st->rows[j].disc;
+				r->have_disc = st->rows[j].have_disc;
+				break;
+			}
+	}
+	rows_free(st);
+	st->rows = w->rows;
+	st->nrows = w->nrows;
+	w->rows = NULL;
+	w->nrows = 0;
+	walk_free(st);
+	st->discovered_ms = mono_ms();
+	st->discovered = true;
+	st->rediscover = false;
+}
+
+/* The poll's items: sysUpTime if counters are read, then every row's columns. */
+static void
+items_build(struct snmp_state *st)
+{
+	const struct probe_def	*d = st->check->def;
+	const struct snmp_table	*t = d->priv;
+	size_t			 n = 0, nrows = d->table ? st->nrows : 1;
+
+	if (d->table)
+		n = st->nrows * (d->nmetrics + (t->disc ? 1 : 0));
+	else
+		n = d->nmetrics;
+	n += 1;
+	if (n > st->items_cap) {
+		st->items = xreallocarray(st->items, n, sizeof(*st->items));
+		st->items_cap = n;
+	}
+	st->nitems = 0;
+	if (st->want_uptime)
+		st->items[st->nitems++] = (struct snmp_item){ 0, IT_UPTIME };
+	for (size_t r = 0; r < nrows; r++) {
+		if (d->table && !st->rows[r].keep)
+			continue;
+		for (size_t m = 0; m < d->nmetrics; m++) {
+			if (d->metrics[m].priv == NULL)
+				continue;	/* a percent: computed, not asked */
+			st->items[st->nitems++] = (struct snmp_item){ (uint32_t)r, (int32_t)m };
+		}
+		if (d->table && t->disc != NULL)
+			st->items[st->nitems++] = (struct snmp_item){ (uint32_t)r, IT_DISC };
+		if (d->table) {
+			for (size_t m = 0; m < d->nmetrics; m++)
+				sample_fail(&st->rows[r].values[m], PS_ERROR, "no result");
+			sample_fail(&st->rows[r].dsample, PS_ERROR, "no result");
+		}
+	}
+	sample_fail(&st->up, PS_ERROR, "no result");
+	st->next_item = 0;
+}
+
+/* One answered GET: each varbind into its item's sample. */
+static void
+take_get(struct snmp_state *st, size_t ri, netsnmp_pdu *pdu)
+{
+	struct snmp_req		*rq = &st->reqs[ri];
+	netsnmp_variable_list	*v;
+	oid			 name[MAX_OID_LEN];
+	const char		*en;
+	char			 why[96];
+	size_t			 i, len, first = rq->first, count = rq->count, half;
+
+	if (pdu->errstat == SNMP_ERR_TOOBIG && count > 1) {
+		/* the answer would not fit: ask in halves, and smaller from now on */
+		half = count / 2;
+		if (st->max_vb > half)
+			st->max_vb = half;
+		req_new(st, false, first, half);
+		req_new(st, false, first + half, count - half);
+		return;
+	}
+	if (pdu->errstat == SNMP_ERR_NOSUCHNAME && pdu->errindex >= 1 &&
+	    (size_t)pdu->errindex <= count) {
+		/* SNMPv1: one missing object voids the PDU; ask the others again */
+		size_t	bad = first + (size_t)pdu->errindex - 1;
+
+		sample_fail(item_sample(st, &st->items[bad]), PS_NO_SUCH_OBJECT, "noSuchName");
+		if (bad > first)
+			req_new(st, false, first, bad - first);
+		if (bad + 1 < first + count)
+			req_new(st, false, bad + 1, first + count - bad - 1);
 		return;
 	}
 	if (pdu->errstat != SNMP_ERR_NOERROR) {
@@ -882,21 +1289,150 @@ take_response(struct snmp_state *st, struct snmp_req *rq, netsnmp_pdu *pdu)
 		else
 			snprintf(why, sizeof(why), "agent error: %ld", pdu->errstat);
 		run_status(st, PS_BAD_RESPONSE, "%s", why);
-		values_fail(st, rq->first, rq->count, PS_BAD_RESPONSE, why);
+		items_fail(st, first, count, PS_BAD_RESPONSE, why);
 		return;
 	}
-	for (i = 0, v = pdu->variables; i < rq->count; i++, v = v ? v->next_variable : NULL) {
-		const struct snmp_oid	*o = d->metrics[rq->first + i].priv;
+	for (i = 0, v = pdu->variables; i < count; i++, v = v ? v->next_variable : NULL) {
+		struct snmp_item	*it = &st->items[first + i];
+		struct sample		*s = item_sample(st, it);
 
+		len = item_oid(st, it, name);
 		if (v == NULL)
-			sample_fail(&vals[rq->first + i], PS_BAD_RESPONSE,
-			    "missing from the response");
-		else if (snmp_oid_compare(v->name, v->name_length, o->sub, o->len) != 0)
-			sample_fail(&vals[rq->first + i], PS_BAD_RESPONSE,
-			    "agent answered for another OID");
+			sample_fail(s, PS_BAD_RESPONSE, "missing from the response");
+		else if (snmp_oid_compare(v->name, v->name_length, name, len) != 0)
+			sample_fail(s, PS_BAD_RESPONSE, "agent answered for another OID");
 		else
-			snmp_var_sample(v, &vals[rq->first + i]);
+			snmp_var_sample(v, s);
 	}
+}
+
+/*
+ * After the poll: restarts and discontinuities, link speeds, percents, and
+ * the rows handed to check_done().  A row whose every column is gone left
+ * the device: it is not returned, and the next run walks again.
+ */
+static void
+poll_done(struct snmp_state *st)
+{
+	struct check		*c = st->check;
+	const struct probe_def	*d = c->def;
+	const struct snmp_table	*t = d->priv;
+	bool			 restart = false, saw = false;
+	size_t			 n = 0;
+
+	if (st->up.ok) {
+		uint32_t	u = (uint32_t)st->up.value;
+
+		restart = st->have_uptime && u < st->uptime;
+		st->uptime = u;
+		st->have_uptime = true;
+		if (restart)
+			log_info("%s: agent restarted (sysUpTime went back); counter "
+			    "rates skip this interval", c->key);
+	}
+	if (!d->table) {
+		for (size_t m = 0; m < d->nmetrics; m++) {
+			struct sample *s = &c->result.values[m];
+
+			if (s->ok && s->kind == MK_COUNTER) {
+				saw = true;
+				s->discontinuity = restart;
+				s->max_rate = 0;
+			}
+		}
+		st->want_uptime = saw;
+		return;
+	}
+	if (st->nrows > st->res_cap) {
+		st->res = xreallocarray(st->res, st->nrows, sizeof(*st->res));
+		st->res_cap = st->nrows;
+	}
+	for (size_t r = 0; r < st->nrows; r++) {
+		struct snmp_row	*row = &st->rows[r];
+		bool		 disc = restart, gone = true, any = false;
+		double		 max_rate = 0;
+
+		if (!row->keep)
+			continue;
+		for (size_t m = 0; m < d->nmetrics; m++)
+			if (d->metrics[m].priv != NULL) {
+				any = true;
+				if (row->values[m].ok ||
+				    row->values[m].status != PS_NO_SUCH_OBJECT)
+					gone = false;
+			}
+		if (any && gone) {
+			st->rediscover = true;
+			continue;
+		}
+		if (t->disc != NULL && row->dsample.ok) {
+			uint32_t	dt = (uint32_t)row->dsample.value;
+
+			if (row->have_disc && dt != row->disc)
+				disc = true;
+			row->disc = dt;
+			row->have_disc = true;
+		}
+		if (t->speed >= 0 && row->values[t->speed].ok &&
+		    row->values[t->speed].kind == MK_GAUGE && row->values[t->speed].value > 0)
+			max_rate = row->values[t->speed].value * 1e6 / 8;
+		for (size_t m = 0; m < d->nmetrics; m++) {
+			struct sample	*s = &row->values[m];
+
+			if (t->part[m] != SIZE_MAX) {
+				const struct sample *p = &row->values[t->part[m]];
+				const struct sample *w = &row->values[t->whole[m]];
+
+				if (!p->ok || !w->ok || p->kind != MK_GAUGE || w->kind != MK_GAUGE)
+					sample_fail(s, PS_BAD_RESPONSE, "no value to compute from");
+				else if (w->value <= 0)
+					sample_fail(s, PS_BAD_RESPONSE, "whole is zero");
+				else
+					sample_gauge(s, 100.0 * p->value / w->value);
+				continue;
+			}
+			if (s->ok && s->kind == MK_COUNTER) {
+				saw = true;
+				s->discontinuity = disc;
+				s->max_rate = max_rate;
+			}
+		}
+		st->res[n].name = row->label;
+		st->res[n].values = row->values;
+		n++;
+	}
+	c->result.rows = st->res;
+	c->result.nrows = n;
+	st->want_uptime = saw || t->disc != NULL;
+}
+
+/*
+ * Moves the run on after every answer or time-out: sends what is due, and
+ * when nothing is out and nothing is left, goes from the walk to the poll,
+ * or ends.  Never ends the run itself: end_soon() leaves that to the timer.
+ */
+static void
+advance(struct snmp_state *st)
+{
+	for (;;) {
+		pump(st);
+		if (st->pending > 0) {
+			event_add(st->rev, NULL);
+			arm_timer(st);
+			return;
+		}
+		if (st->step == STEP_WALK && st->check->result.status == PS_OK) {
+			rows_from_walk(st);
+			st->step = STEP_POLL;
+			items_build(st);
+			continue;
+		}
+		break;
+	}
+	if (st->step == STEP_POLL && st->check->result.status == PS_OK)
+		poll_done(st);
+	st->step = STEP_DONE;
+	end_soon(st);
 }
 
 /*
@@ -950,7 +1486,7 @@ report_kind(const netsnmp_pdu *pdu)
  * name, and the host's log says so once until it changes or recovers.
  */
 static void
-report_fail(struct snmp_state *st, struct snmp_req *rq, int k)
+report_fail(struct snmp_state *st, const struct snmp_req *rq, int k)
 {
 	const char	*name = k >= 0 ? snmp_reports[k].name : "unknown report";
 	char		 why[160];
@@ -960,7 +1496,8 @@ report_fail(struct snmp_state *st, struct snmp_req *rq, int k)
 	else
 		snprintf(why, sizeof(why), "SNMPv3 request refused (unknown report)");
 	run_status(st, PS_AUTH_FAILED, "%s", why);
-	values_fail(st, rq->first, rq->count, PS_AUTH_FAILED, why);
+	if (!rq->walk)
+		items_fail(st, rq->first, rq->count, PS_AUTH_FAILED, why);
 	if (st->report_logged != k + 1) {
 		log_warnx("%s: %s", st->check->host->name, why);
 		st->report_logged = k + 1;
@@ -978,6 +1515,7 @@ response_cb(int op, netsnmp_session *sp, int reqid, netsnmp_pdu *pdu, void *arg)
 	struct snmp_state	*st = arg;
 	struct snmp_req		*rq = NULL;
 	char			 target[300];
+	size_t			 ri = 0;
 	int			 tries;
 
 	(void)sp;
@@ -986,8 +1524,10 @@ response_cb(int op, netsnmp_session *sp, int reqid, netsnmp_pdu *pdu, void *arg)
 	if (op == NETSNMP_CALLBACK_OP_RESEND || op == NETSNMP_CALLBACK_OP_CONNECT)
 		return 1;		/* news of a retry, not an end */
 	for (size_t i = 0; i < st->nreqs; i++)
-		if (st->reqs[i].reqid == reqid && !st->reqs[i].done)
+		if (st->reqs[i].reqid == reqid && st->reqs[i].state == RQ_SENT) {
 			rq = &st->reqs[i];
+			ri = i;
+		}
 	if (rq == NULL)
 		return 1;		/* a request of an earlier run */
 	if (pdu != NULL && pdu->command == SNMP_MSG_REPORT) {
@@ -995,19 +1535,22 @@ response_cb(int op, netsnmp_session *sp, int reqid, netsnmp_pdu *pdu, void *arg)
 
 		if (k >= 0 && snmp_reports[k].transient)
 			return 1;	/* discovery: net-snmp resends */
-		rq->done = true;
+		rq->state = RQ_DONE;
 		st->pending--;
 		report_fail(st, rq, k);
 		return 1;
 	}
 	if (op == NETSNMP_CALLBACK_OP_SEC_ERROR)
 		return 1;		/* the report itself follows, or the timeout */
-	rq->done = true;
+	rq->state = RQ_DONE;
 	st->pending--;
 
 	switch (op) {
 	case NETSNMP_CALLBACK_OP_RECEIVED_MESSAGE:
-		take_response(st, rq, pdu);
+		if (rq->walk)
+			take_walk(st, rq, pdu);
+		else
+			take_get(st, ri, pdu);	/* may grow reqs: rq is stale after */
 		break;
 	case NETSNMP_CALLBACK_OP_TIMED_OUT:
 		tries = (st->check->host->snmp.retries > 0 ?
@@ -1018,26 +1561,27 @@ response_cb(int op, netsnmp_session *sp, int reqid, netsnmp_pdu *pdu, void *arg)
 		    target, tries, tries == 1 ? "try" : "tries",
 		    st->check->host->snmp.version == 3 && st->check->host->snmp.level == 3 ?
 		    " (SNMPv3 authPriv: a wrong privacy key looks the same)" : "");
-		values_fail(st, rq->first, rq->count, PS_TIMEOUT, "no SNMP response");
+		if (!rq->walk)
+			items_fail(st, rq->first, rq->count, PS_TIMEOUT, "no SNMP response");
 		break;
 	default:
 		run_status(st, PS_ERROR, "net-snmp gave up on the request (op %d)", op);
-		values_fail(st, rq->first, rq->count, PS_ERROR, "request failed");
+		if (!rq->walk)
+			items_fail(st, rq->first, rq->count, PS_ERROR, "request failed");
 		break;
 	}
 	return 1;
 }
 
-/* Open (or reuse) the session and send every PDU of the run. */
+/* Open (or reuse) the session and start sending. */
 static void
 send_run(struct snmp_state *st, const char *addr)
 {
-	const struct probe_def	*d = st->check->def;
 	const struct snmp_auth	*a = &st->check->host->snmp;
 	netsnmp_session		*s;
 	char			 why[200], target[300];
 	uint64_t		 now = mono_ms(), left;
-	int			 liberr, syserr, retries;
+	int			 retries;
 
 	st->phase = SR_WAITING;
 	target_text(st->check, target, sizeof(target));
@@ -1046,40 +1590,17 @@ send_run(struct snmp_state *st, const char *addr)
 		end_soon(st);
 		return;
 	}
-	/* spread what is left of the timeout over every try, so the run ends in time */
+	/*
+	 * Spread what is left of the timeout over every try, so the run ends
+	 * in time.  A walk and its poll share it: each PDU gets the whole
+	 * per-try budget, and the hard deadline in timer_cb bounds the run.
+	 */
 	retries = a->retries > 0 ? a->retries : 0;
 	left = st->deadline > now ? st->deadline - now : 1;
 	s = snmp_sess_session(st->sess);
 	s->retries = retries;
 	s->timeout = (long)(left * 1000 / (uint64_t)(retries + 1));
-
-	for (size_t i = 0; i < st->nreqs; i++) {
-		struct snmp_req	*rq = &st->reqs[i];
-		netsnmp_pdu	*pdu = snmp_pdu_create(SNMP_MSG_GET);
-		char		*errstr = NULL;
-
-		for (size_t m = rq->first; m < rq->first + rq->count; m++) {
-			const struct snmp_oid *o = d->metrics[m].priv;
-			snmp_add_null_var(pdu, o->sub, o->len);
-		}
-		if ((rq->reqid = snmp_sess_async_send(st->sess, pdu, response_cb, st)) == 0) {
-			snmp_sess_error(st->sess, &liberr, &syserr, &errstr);
-			run_status(st, PS_ERROR, "cannot send to %s: %s", target,
-			    errstr ? errstr : "unknown error");
-			free(errstr);
-			snmp_free_pdu(pdu);
-			values_fail(st, rq->first, rq->count, PS_ERROR, "not sent");
-			rq->done = true;
-			continue;
-		}
-		st->pending++;
-	}
-	if (st->pending == 0) {
-		end_soon(st);
-		return;
-	}
-	event_add(st->rev, NULL);
-	arm_timer(st);
+	advance(st);
 }
 
 /*
@@ -1166,10 +1687,7 @@ read_cb(evutil_socket_t fd, short what, void *arg)
 	NETSNMP_LARGE_FD_SET(fd, &snmp_fds);
 	snmp_sess_read2(st->sess, &snmp_fds);
 	NETSNMP_LARGE_FD_CLR(fd, &snmp_fds);
-	if (st->pending == 0)
-		finish(st);
-	else
-		arm_timer(st);
+	advance(st);
 }
 
 /* The one driver of a run's time: retries, deadlines, deferred ends. */
@@ -1201,17 +1719,15 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 			run_status(st, PS_TIMEOUT, "no SNMP response from %s in %llu ms",
 			    target, (unsigned long long)st->check->def->timeout_ms);
 			for (size_t i = 0; i < st->nreqs; i++)
-				if (!st->reqs[i].done)
-					values_fail(st, st->reqs[i].first, st->reqs[i].count,
+				if (st->reqs[i].state == RQ_SENT && !st->reqs[i].walk)
+					items_fail(st, st->reqs[i].first, st->reqs[i].count,
 					    PS_TIMEOUT, "no SNMP response");
 			st->phase = SR_ENDING;	/* close must not deliver into this run */
 			session_close(st);
+			st->phase = SR_WAITING;
 			st->pending = 0;
 		}
-		if (st->pending == 0)
-			finish(st);
-		else
-			arm_timer(st);
+		advance(st);
 		return;
 	case SR_ENDING:
 		finish(st);
@@ -1246,7 +1762,6 @@ snmp_probe_start(struct check *c)
 	struct snmp_state	*st = c->probe_state;
 	const struct probe_def	*d = c->def;
 	const struct snmp_auth	*a = &c->host->snmp;
-	size_t			 nreqs;
 
 	if (!snmp_ready)
 		fatalx("snmp probe started before snmp_probe_init");
@@ -1265,23 +1780,34 @@ snmp_probe_start(struct check *c)
 	c->result.status = PS_OK;
 	c->result.reason[0] = '\0';
 	c->result.finished_wall_ms = 0;
-	for (size_t i = 0; i < d->nmetrics; i++)
+	c->result.rows = NULL;
+	c->result.nrows = 0;
+	for (size_t i = 0; !d->table && i < d->nmetrics; i++)
 		sample_fail(&c->result.values[i], PS_ERROR, "no result");
 
-	nreqs = (d->nmetrics + SNMP_MAX_VARBINDS - 1) / SNMP_MAX_VARBINDS;
-	if (nreqs != st->nreqs) {
-		st->reqs = xreallocarray(st->reqs, nreqs, sizeof(*st->reqs));
-		st->nreqs = nreqs;
-	}
-	for (size_t i = 0; i < nreqs; i++) {
-		st->reqs[i].reqid = 0;
-		st->reqs[i].first = i * SNMP_MAX_VARBINDS;
-		st->reqs[i].count = d->nmetrics - st->reqs[i].first < SNMP_MAX_VARBINDS ?
-		    d->nmetrics - st->reqs[i].first : SNMP_MAX_VARBINDS;
-		st->reqs[i].done = false;
-	}
+	st->nreqs = 0;
 	st->pending = 0;
+	if (st->max_vb == 0) {
+		st->max_vb = SNMP_MAX_VARBINDS;
+		st->max_rep = SNMP_MAX_REP;
+	}
 	st->deadline = mono_ms() + d->timeout_ms;
+	walk_free(st);
+	if (d->table && (!st->discovered || st->rediscover ||
+	    mono_ms() - st->discovered_ms >= ((const struct snmp_table *)d->priv)->rediscover_ms)) {
+		const struct snmp_table	*t = d->priv;
+
+		st->step = STEP_WALK;
+		st->w = xcalloc(1, sizeof(*st->w));
+		for (size_t k = 0; k < t->nlabels; k++) {
+			memcpy(st->w->last[k], t->labels[k]->sub,
+			    t->labels[k]->len * sizeof(oid));
+			st->w->lastlen[k] = t->labels[k]->len;
+		}
+	} else {
+		st->step = STEP_POLL;
+		items_build(st);
+	}
 
 	if (a->version != 3 && a->community == NULL) {
 		run_fail(st, PS_ERROR, "no community configured");
@@ -1320,6 +1846,10 @@ snmp_probe_free_state(struct check *c)
 	if (st->timer != NULL)
 		event_free(st->timer);
 	LIST_REMOVE(st, entry);
+	walk_free(st);
+	rows_free(st);
+	free(st->items);
+	free(st->res);
 	free(st->reqs);
 	free(st->name);
 	free(st->resolved);
@@ -1331,10 +1861,10 @@ const struct probe_ops snmp_probe_ops = {
 	.name = "snmp",
 	.init = snmp_probe_init,
 	.shutdown = snmp_probe_shutdown,
-	.parse = snmp_probe_parse,
-	.finish = snmp_probe_finish,
+	.parse = snmp_conf_parse,
+	.finish = snmp_conf_finish,
 	.start = snmp_probe_start,
 	.cancel = snmp_probe_cancel,
 	.free_state = snmp_probe_free_state,
-	.free_def = snmp_probe_free_def,
+	.free_def = snmp_conf_free_def,
 };

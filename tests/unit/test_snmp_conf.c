@@ -1,7 +1,8 @@
 /*
- * test_snmp_conf.c: the SNMP host keys through conf_parse_string() and
- * conf_build(): v3 settings, the security level they imply, and the exact
- * errors (FILE:LINE:COL) of the ones that do not fit together.
+ * test_snmp_conf.c: SNMP configuration through conf_parse_string() and
+ * conf_build(): v3 host settings and the level they imply, OIDs by name
+ * (built-in table and mib-dirs), table probe directives, and the exact
+ * errors (FILE:LINE:COL) of what does not fit together.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 
 #include "itsmd.h"
 #include "unit.h"
+#include "../../probes/snmp_int.h"
 
 static FILE	*capture_file;
 static int	 saved_stderr = -1;
@@ -112,10 +114,166 @@ static const struct {
 	    "host 'h': snmp probe 'p' needs a community" },
 };
 
+/* ------------------------------------------------------------ OIDs and tables */
+
+static const char	mib_text[] =
+    "TEST-MIB DEFINITIONS ::= BEGIN\n"
+    "testRoot OBJECT IDENTIFIER ::= { iso 3 6 1 4 1 99999 }\n"
+    "testObject OBJECT IDENTIFIER ::= { testRoot 7 }\n"
+    "END\n";
+
+static const struct {
+	const char	*name;
+	const char	*probe;		/* the probe block's body */
+	const char	*oid;		/* first metric's OID, dotted; NULL: fails */
+	bool		 table;
+	const char	*error;
+} probe_cases[] = {
+	{ "numeric OID", "oid 1.3.6.1.2.1.1.3.0", "1.3.6.1.2.1.1.3.0", false, NULL },
+	{ "module and name with index", "oid IF-MIB::ifHCInOctets.3",
+	    "1.3.6.1.2.1.31.1.1.1.6.3", false, NULL },
+	{ "bare built-in name", "oid up sysUpTime.0", "1.3.6.1.2.1.1.3.0", false, NULL },
+	{ "UCD name", "oid UCD-SNMP-MIB::laLoad.1", "1.3.6.1.4.1.2021.10.1.3.1",
+	    false, NULL },
+	{ "unknown module without mib-dirs", "oid FOO-MIB::bar.0", NULL, false,
+	    "t.conf:2:33: bad OID 'FOO-MIB::bar.0': MIB module FOO-MIB is not built "
+	    "in; set 'mib-dirs' to a directory holding its file" },
+	{ "built-in module, object outside the subset, without mib-dirs", "oid IF-MIB::ifStackStatus.1",
+	    NULL, false, "not in itsmd's built-in IF-MIB subset" },
+	{ "unknown bare name", "oid frobnicate.0", NULL, false,
+	    "unknown name frobnicate: not built in" },
+	{ "non-numeric index", "oid sysUpTime.x", NULL, false,
+	    "the index after the name must be numeric" },
+	{ "module from mib-dirs", "oid TEST-MIB::testObject.0",
+	    "1.3.6.1.4.1.99999.7.0", false, NULL },
+	{ "module missing from mib-dirs", "oid NOPE-MIB::x.0", NULL, false,
+	    "MIB module NOPE-MIB not found in mib-dirs (" },
+	{ "table probe", "label IF-MIB::ifName IF-MIB::ifDescr; "
+	    "column in IF-MIB::ifHCInOctets counter; column speed ifHighSpeed gauge; "
+	    "link-speed speed; include-rows \"^eth\"; exclude-rows \"^lo$\"; rediscover 5m",
+	    "1.3.6.1.2.1.31.1.1.1.6", true, NULL },
+	{ "percent of two columns", "label hrStorageDescr; column used hrStorageUsed; "
+	    "column size hrStorageSize; percent pct used size",
+	    "1.3.6.1.2.1.25.2.3.1.6", true, NULL },
+	{ "table without label", "column in IF-MIB::ifHCInOctets", NULL, false,
+	    "needs 'label' (the column naming its rows)" },
+	{ "oid and column mixed", "oid sysUpTime.0; label ifName; column in ifHCInOctets",
+	    NULL, false, "table keys cannot mix with 'oid'" },
+	{ "percent of an unknown column", "label ifName; column a ifInErrors; "
+	    "percent p a nope", NULL, false, "percent 'p': 'nope' is not a column" },
+	{ "bad include pattern", "label ifName; column a ifInErrors; include-rows \"(\"",
+	    NULL, false, "bad include-rows pattern '('" },
+	{ "bad column kind", "label ifName; column a ifInErrors rate", NULL, false,
+	    "bad column kind 'rate': counter or gauge" },
+	{ "link-speed names no column", "label ifName; column a ifInErrors; "
+	    "link-speed b", NULL, false, "link-speed: 'b' is not a column" },
+};
+
+static void
+test_probes(const char *mibdir)
+{
+	for (size_t i = 0; i < sizeof(probe_cases) / sizeof(probe_cases[0]); i++) {
+		struct conf_err		 err = { 0 };
+		struct conf_tree	*t;
+		struct config		*cfg = NULL;
+		char			*text, *errs, name[160], got[256];
+		size_t			 len = 0;
+
+		text = xasprintf("mib-dirs \"%s\"\ntemplate x { probe p snmp { %s } }\n",
+		    mibdir, probe_cases[i].probe);
+		if (strstr(probe_cases[i].name, "without mib-dirs") != NULL) {
+			free(text);
+			text = xasprintf("\ntemplate x { probe p snmp { %s } }\n",
+			    probe_cases[i].probe);
+		}
+		capture_start();
+		if ((t = conf_parse_string("t.conf", text, &err)) != NULL)
+			cfg = conf_build(t, &err);
+		errs = capture_end();
+		snprintf(name, sizeof(name), "%s: builds or fails", probe_cases[i].name);
+		UNIT_CHECK((cfg != NULL) == (probe_cases[i].oid != NULL), name,
+		    "errors: %s", errs);
+		if (cfg != NULL && probe_cases[i].oid != NULL) {
+			const struct probe_def	*d = &cfg->templates[0].probes[0];
+			const struct snmp_oid	*o = d->metrics[0].priv;
+
+			got[0] = '\0';
+			for (size_t k = 0; o != NULL && k < o->len; k++)
+				len += (size_t)snprintf(got + len, sizeof(got) - len, "%s%lu",
+				    k ? "." : "", o->sub[k]);
+			snprintf(name, sizeof(name), "%s: OID", probe_cases[i].name);
+			UNIT_CHECK(strcmp(got, probe_cases[i].oid) == 0, name, "got %s", got);
+			snprintf(name, sizeof(name), "%s: table or scalar", probe_cases[i].name);
+			UNIT_CHECK(d->table == probe_cases[i].table, name, "table=%d", d->table);
+		}
+		if (probe_cases[i].error != NULL) {
+			snprintf(name, sizeof(name), "%s: error text", probe_cases[i].name);
+			UNIT_CHECK(strstr(errs, probe_cases[i].error) != NULL, name,
+			    "wanted '%s' in: %s", probe_cases[i].error, errs);
+		}
+		conf_free(cfg);
+		free(text);
+	}
+}
+
+/* Rows kept by include/exclude, as the interfaces template uses them. */
+static void
+test_filters(void)
+{
+	static const struct {
+		const char	*label;
+		int		 keep;
+	} rows[] = {
+		{ "eth0", 1 }, { "eth1", 1 }, { "lo", 1 }, { "wlan0", 0 }, { "eth0.100", 0 },
+	};
+	struct conf_err		 err = { 0 };
+	struct conf_tree	*t;
+	struct config		*cfg = NULL;
+	char			*errs;
+
+	capture_start();
+	if ((t = conf_parse_string("t.conf", "template x { probe p snmp { label ifName; "
+	    "column a ifInErrors; include-rows \"^eth\"; include-rows \"^lo$\"; "
+	    "exclude-rows \"\\\\.\" } }\n", &err)) != NULL)
+		cfg = conf_build(t, &err);
+	errs = capture_end();
+	UNIT_CHECK(cfg != NULL, "filter conf builds", "%s", errs);
+	if (cfg == NULL)
+		return;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char	name[96];
+		int	k = snmp_table_keep(cfg->templates[0].probes[0].priv, rows[i].label);
+
+		snprintf(name, sizeof(name), "filter keeps '%s': %d", rows[i].label,
+		    rows[i].keep);
+		UNIT_CHECK((k != 0) == (rows[i].keep != 0), name, "got %d", k);
+	}
+	conf_free(cfg);
+}
+
 int
 main(void)
 {
+	char	 dir[] = "/tmp/itsmd-test-mib.XXXXXX", *path;
+	FILE	*f;
+
 	log_init("test_snmp_conf", true, LOG_INFO);
+	if (mkdtemp(dir) == NULL) {
+		perror("mkdtemp");
+		return 2;
+	}
+	path = xasprintf("%s/TEST-MIB.txt", dir);
+	if ((f = fopen(path, "w")) == NULL) {
+		perror(path);
+		return 2;
+	}
+	fputs(mib_text, f);
+	fclose(f);
+	test_probes(dir);
+	test_filters();
+	unlink(path);
+	free(path);
+	rmdir(dir);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct conf_err		 err = { 0 };
 		struct conf_tree	*t;
