@@ -43,11 +43,12 @@ CONF=$ENV_DIR/itsmd.conf
 
 q() { psql -XtAqc "$1" 2>/dev/null; }
 pg_ctl_as() { runuser -u postgres -- "$PGBIN/pg_ctl" -D "$ENV_DIR/pg" -l "$ENV_DIR/pg/server.log" -w -t 30 "$@" >/dev/null 2>&1; }
-# A check's timeline: event kinds and values, in order, one line.
+# A check's state transitions (priority changes aside), in order, one line.
 timeline() {
 	q "SELECT string_agg(e.kind || ':' || coalesce(e.new_value, ''), ' ' ORDER BY e.at, e.id)
 	   FROM incident_events e JOIN incidents i ON i.id = e.incident_id
-	   WHERE i.host = 'agent' AND i.check_name = '$1'"
+	   WHERE i.host = 'agent' AND i.check_name = '$1'
+	   AND e.kind IN ('opened', 'severity', 'resolved', 'reopened')"
 }
 open_set() { q "SELECT string_agg(check_name || '=' || severity, ' ' ORDER BY check_name)
 	FROM incidents WHERE resolved_at IS NULL"; }
