@@ -668,6 +668,14 @@ http_parse(struct probe_def *def, const struct conf_node *n, struct conf_err *er
 		conf_error(err, &n->pos, "'%s' does not take a block", n->name);
 		return -1;
 	}
+	if (hd->have[i] && !k->multi) {
+		conf_error(err, &n->pos, "duplicate key '%s' (first at %s:%d:%d)", n->name,
+		    hd->seen[i].file, hd->seen[i].line, hd->seen[i].col);
+		return -1;
+	}
+	/* given, even if badly: finish must not also call it missing */
+	hd->have[i] = true;
+	hd->seen[i] = n->pos;
 	if (n->nargs < k->minargs || n->nargs > k->maxargs) {
 		if (k->minargs == k->maxargs)
 			conf_error(err, &n->pos, "'%s' takes %zu argument%s, got %zu", n->name,
@@ -677,13 +685,6 @@ http_parse(struct probe_def *def, const struct conf_node *n, struct conf_err *er
 			    n->name, k->minargs, k->maxargs, n->nargs);
 		return -1;
 	}
-	if (hd->have[i] && !k->multi) {
-		conf_error(err, &n->pos, "duplicate key '%s' (first at %s:%d:%d)", n->name,
-		    hd->seen[i].file, hd->seen[i].line, hd->seen[i].col);
-		return -1;
-	}
-	hd->have[i] = true;
-	hd->seen[i] = n->pos;
 	return k->set(hd, n, err);
 }
 

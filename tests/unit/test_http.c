@@ -163,6 +163,7 @@ test_parse_finish(void)
 		{ "bad expect-status", { "url", "http://h/", "expect-status", "200-" }, -1, 0, 1 },
 		{ "duplicate url", { "url", "http://h/", "url", "http://h2/" }, -1, 0, 1 },
 		{ "missing argument", { "url", "http://h/", "method", NULL }, -1, 0, 1 },
+		{ "url without argument is one error", { "url", NULL }, -1, -1, 1 },
 		{ "post with body and headers", { "url", "http://h/", "method", "POST",
 		    "body", "{\"a\":1}", "header", "Content-Type: application/json",
 		    "header", "X-Trace: 1" }, 0, 0, 0 },
