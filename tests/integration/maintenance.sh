@@ -13,7 +13,7 @@ ITSMD_SCHEMADIR=$ENV_ROOT/schema "$BUILD/itsmctl" -d "dbname=itsmd" db migrate >
 	{ tap_fail "environment: migrate"; exit 1; }
 SNMP_PORT=$(free_port udp)
 snmpd_start "$ENV_DIR" "$SNMP_PORT" || { tap_fail "environment: snmpd"; exit 1; }
-for i in 1 2 3; do snmp_set "$ENV_DIR" $i gauge 99; done
+for i in 1 2 3 4; do snmp_set "$ENV_DIR" $i gauge 99; done
 
 NOW=$(date +%s)
 W1_END=$((NOW + 16))		# m1: in a window from the start, ending soon
@@ -39,9 +39,11 @@ CONF=$ENV_DIR/itsmd.conf
 	    zone "Europe/Berlin"
 	}
 	EOF
-	for i in 1 2 3; do
-		tag=""
+	for i in 1 2 3 4; do
+		tag="" interval=1s retry=""
 		[ $i = 2 ] && tag="tag late"
+		# m4, in no window: retried every second while soft
+		[ $i = 4 ] && interval=12s retry="retry-interval 1s"
 		cat <<-EOF
 		host "m$i" {
 		    address 127.0.0.1
@@ -51,7 +53,8 @@ CONF=$ENV_DIR/itsmd.conf
 		    $tag
 		    probe "v" snmp {
 		        oid value .1.3.6.1.4.1.99999.$i
-		        interval 1s
+		        interval $interval
+		        $retry
 		        timeout 900ms
 		        fail-after 3
 		        critical > 90
@@ -74,6 +77,7 @@ rrd_has_99() {
 tap_check "itsmctl maintenance add (host m3, 10 minutes)" \
     "$BUILD/itsmctl" -d "dbname=itsmd" maintenance add host m3 --for 10m -m "test window"
 tap_check "itsmd -t accepts the maintenance windows" "$BUILD/itsmd" -t -c "$CONF"
+START=$(date +%s)
 itsmd_start "$CONF"
 
 if wait_until 8 is_open m2; then tap_ok "m2 (no window yet) fails: incident opens"
@@ -99,6 +103,11 @@ tap_check "m1: the incident is not marked" marked m1 f
 tap_check "m1: opened after the window ended, not before" test \
     "$(q "SELECT extract(epoch FROM opened_at)::bigint >= $W1_END FROM incidents WHERE host = 'm1'")" = t
 tap_check "m3: still no incident (its window runs on)" test "$(rows m3)" = 0
+# m4 fails from the start with interval 12s and fail-after 3: without the
+# 1 s retry its third bad run would come 24 s after the first.
+M4=$(q "SELECT extract(epoch FROM opened_at)::bigint - $START FROM incidents WHERE host = 'm4'")
+if [ -n "$M4" ] && [ "$M4" -le 16 ]; then tap_ok "retry-interval: fail-after 3 reached ${M4}s after start, not 24s+"
+else tap_fail "retry-interval: fail-after 3 reached within 16s of start" "opened after '${M4}' s"; fi
 itsmd_stop 15
 tap_check "itsmd stops cleanly" test $? = 0
 tap_done
