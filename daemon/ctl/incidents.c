@@ -10,6 +10,9 @@
 
 #define TS(col)	"to_char(" col ", 'YYYY-MM-DD HH24:MI:SS')"
 #define PRIO	"coalesce('P' || priority, '-') AS priority"
+/* a row resolved outside itsmd_change() (by hand in SQL) still reads resolved */
+#define STATUS	"CASE WHEN resolved_at IS NOT NULL AND status IN ('new', 'acknowledged')" \
+		" THEN 'resolved' ELSE status END AS status"
 /* flapping and maintenance marks ride on the severity */
 #define SEV	"severity || CASE WHEN flapping THEN ' flapping' ELSE '' END ||" \
 		" CASE WHEN maintenance THEN ' maint' ELSE '' END AS severity"
@@ -33,12 +36,12 @@ ctl_incidents(struct ctl *ctl, int argc, char **argv)
 		"RESOLVED", "CIS", "SUMMARY",
 	};
 	static const char sql_open[] =
-	    "SELECT id, host, check_name AS check, status, " PRIO ", " SEV ", "
+	    "SELECT id, host, check_name AS check, " STATUS ", " PRIO ", " SEV ", "
 	    TS("opened_at") " AS opened, " TS("last_seen_at") " AS last_seen, " CIS ", summary"
 	    " FROM incidents i WHERE resolved_at IS NULL ORDER BY opened_at, id";
 	/* Open ones first (oldest first), then the latest resolved. */
 	static const char sql_all[] =
-	    "SELECT id, host, check_name AS check, status, " PRIO ", " SEV ", "
+	    "SELECT id, host, check_name AS check, " STATUS ", " PRIO ", " SEV ", "
 	    TS("opened_at") " AS opened, " TS("last_seen_at") " AS last_seen,"
 	    " coalesce(" TS("resolved_at") ", '-') AS resolved, " CIS ", summary"
 	    " FROM ("
