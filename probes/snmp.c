@@ -84,6 +84,7 @@ struct snmp_row {
 	uint32_t	 disc;		/* last discontinuity time seen */
 	bool		 have_disc;
 	bool		 keep;		/* passes the filters */
+	bool		 had_data;	/* some column answered once: it can vanish */
 };
 
 /* A run is a walk (when rows are due for discovery) and then a poll. */
@@ -1197,6 +1198,7 @@ rows_from_walk(struct snmp_state *st)
 			    r->idxlen) == 0) {
 				r->disc = st->rows[j].disc;
 				r->have_disc = st->rows[j].have_disc;
+				r->had_data = st->rows[j].had_data;
 				break;
 			}
 	}
@@ -1361,10 +1363,17 @@ poll_done(struct snmp_state *st)
 				    row->values[m].status != PS_NO_SUCH_OBJECT)
 					gone = false;
 			}
-		if (any && gone) {
+		/*
+		 * A row that answered before and now has none of its columns
+		 * was removed: drop it and walk again.  One that never answered
+		 * (the label exists, the columns do not) stays, UNKNOWN.
+		 */
+		if (any && gone && row->had_data) {
 			st->rediscover = true;
 			continue;
 		}
+		if (!gone)
+			row->had_data = true;
 		if (t->disc != NULL && row->dsample.ok) {
 			uint32_t	dt = (uint32_t)row->dsample.value;
 
