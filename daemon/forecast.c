@@ -111,7 +111,8 @@ forecast_rrd(const char *path, uint64_t window_s, time_t now, double limit,
 	t = xcalloc(n ? n : 1, sizeof(*t));
 	v = xcalloc(n ? n : 1, sizeof(*v));
 	for (size_t i = 0; i < n; i++) {
-		t[i] = (double)start + (double)(i + 1) * (double)step;
+		/* An average stands for the middle of its step, not its end. */
+		t[i] = (double)start + ((double)i + 0.5) * (double)step;
 		v[i] = nds ? data[i * nds] : NAN;
 	}
 	forecast_linear(t, v, n, limit, fc);

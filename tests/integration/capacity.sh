@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# capacity.sh: forecasts on synthetic RRD series (written through librrd's
+# own update path, timestamps in the past) and capacity records in real
+# PostgreSQL: a flat noisy series opens nothing, a growing one opens a
+# record with the exhaustion date within one step, flattening resolves it;
+# `itsmctl capacity` shows it as a table, --json and --csv.
+set -u
+. "$(dirname "$0")/../env/lib.sh"
+env_init
+
+pg_start "$ENV_DIR" || { tap_fail "environment: postgres"; exit 1; }
+ITSMD_SCHEMADIR=$ENV_ROOT/schema "$BUILD/itsmctl" -d "dbname=itsmd" db migrate >/dev/null ||
+	{ tap_fail "environment: migrate"; exit 1; }
+SNMP_PORT=$(free_port udp)
+snmpd_start "$ENV_DIR" "$SNMP_PORT" || { tap_fail "environment: snmpd"; exit 1; }
+snmp_set "$ENV_DIR" 1 gauge 78
+mkdir -p "$ENV_DIR/rrd/agent/disk"
+chown -R itsmd: "$ENV_DIR/rrd"
+RRD=$ENV_DIR/rrd/agent/disk/used.rrd
+NOW=$(date +%s)
+T0=$(( NOW - 14 * 86400 ))
+
+# series FILE KIND: 14 days at one value a minute, in the default layout
+# (step 60 s), made beside FILE and renamed over it in one step.
+#   grow: 50 + 2/day, so 78 now and 90 six days from now
+#   flat: 60 with +-3 of deterministic noise, no trend
+series() {
+	local tmp=$1.new
+	rrdtool create "$tmp" --start $((T0 - 60)) --step 60 DS:value:GAUGE:120:U:U \
+	    RRA:MIN:0.5:1:2880 RRA:AVERAGE:0.5:1:2880 RRA:MAX:0.5:1:2880 \
+	    RRA:MIN:0.5:5:4032 RRA:AVERAGE:0.5:5:4032 RRA:MAX:0.5:5:4032 \
+	    RRA:MIN:0.5:60:9480 RRA:AVERAGE:0.5:60:9480 RRA:MAX:0.5:60:9480 \
+	    RRA:MIN:0.5:1440:1826 RRA:AVERAGE:0.5:1440:1826 RRA:MAX:0.5:1440:1826 || return 1
+	awk -v t0=$T0 -v now=$NOW -v kind="$2" 'BEGIN {
+		for (t = t0; t < now - 60; t += 60) {
+			if (kind == "grow") v = 50 + 2 * (t - t0) / 86400
+			else v = 60 + 3 * sin(t * 7.1) * cos(t / 977)
+			printf "%d:%.6f\n", t, v
+		}
+	}' | xargs -n 2000 rrdtool update "$tmp" || return 1
+	chown itsmd: "$tmp"
+	mv -f "$tmp" "$1"
+}
+series "$RRD" flat || { tap_fail "environment: synthetic flat series"; exit 1; }
+
+CONF=$ENV_DIR/itsmd.conf
+cat >"$CONF" <<EOF
+database "dbname=itsmd host=$PGHOST port=$PGPORT user=postgres"
+rrd-dir "$ENV_DIR/rrd"
+capacity-every 2s
+capacity-window 14d
+capacity-horizon 30d
+host "agent" {
+    address 127.0.0.1
+    snmp-port $SNMP_PORT
+    community "public"
+    probe "disk" snmp {
+        oid used .1.3.6.1.4.1.99999.1
+        interval 60s
+        capacity used 90%
+    }
+}
+EOF
+q() { psql -XtAqc "$1" 2>/dev/null; }
+open_count() { q "SELECT count(*) FROM capacity_records WHERE host = 'agent' AND metric = 'disk/used' AND resolved_at IS NULL"; }
+open_is() { [ "$(open_count)" = "$1" ]; }
+
+itsmd_start "$CONF"
+# Three forecast runs on the flat series.
+sleep 8
+tap_check "a flat noisy series opens no capacity record" open_is 0
+tap_check "nor a row of any kind" test "$(q "SELECT count(*) FROM capacity_records")" = 0
+
+series "$RRD" grow || { tap_fail "environment: synthetic growth series"; exit 1; }
+if wait_until 15 open_is 1; then tap_ok "a growing series opens a capacity record"
+else tap_fail "a growing series opens a capacity record" "open=$(open_count)"; fi
+EXPECT=$(( T0 + 20 * 86400 ))
+PRED=$(q "SELECT extract(epoch FROM predicted_at)::bigint FROM capacity_records WHERE resolved_at IS NULL")
+if [ -n "$PRED" ] && [ $(( PRED > EXPECT ? PRED - EXPECT : EXPECT - PRED )) -le 3600 ]; then
+	tap_ok "the exhaustion date is right within one step (off by $((PRED - EXPECT)) s)"
+else tap_fail "the exhaustion date is right within one step" "predicted $PRED, expected $EXPECT"; fi
+ROW=$(q "SELECT category, urgency, round(trend_per_day::numeric, 2), capacity_limit, confidence > 0.99 FROM capacity_records WHERE resolved_at IS NULL")
+tap_check "category capacity, low urgency, +2/day toward 90, high confidence ($ROW)" \
+    test "$ROW" = "capacity|low|2.00|90|t"
+SUMMARY=$(q "SELECT summary FROM capacity_records WHERE resolved_at IS NULL")
+case $SUMMARY in
+"disk/used reaches 90 on "*" in "*" days"*) tap_ok "the summary carries the forecast: $SUMMARY" ;;
+*) tap_fail "the summary carries the forecast" "'$SUMMARY'" ;;
+esac
+sleep 3
+tap_check "later runs update the same record, not new ones" \
+    test "$(q "SELECT count(*) || ':' || (max(updates) > 0)::text FROM capacity_records")" = "1:true"
+tap_check "opening is logged" log_has "capacity record #[0-9]+ opened: agent disk/used reaches 90"
+
+CTL() { "$BUILD/itsmctl" -c "$CONF" "$@"; }
+out=$(CTL capacity 2>&1)
+if [[ $out == *HOST*METRIC*CURRENT*LIMIT*TREND/DAY*PREDICTED* ]] && [[ $out == *agent*disk/used*90*2.000* ]]; then
+	tap_ok "itsmctl capacity: host, metric, current, limit, trend per day, predicted date"
+else tap_fail "itsmctl capacity: host, metric, current, limit, trend per day, predicted date" "$out"; fi
+out=$(CTL capacity --json 2>&1)
+if printf '%s' "$out" | python3 -c 'import json,sys; r=json.load(sys.stdin); assert r[0]["host"]=="agent" and r[0]["metric"]=="disk/used" and r[0]["predicted"]' 2>/dev/null; then
+	tap_ok "itsmctl capacity --json is JSON with the record"
+else tap_fail "itsmctl capacity --json is JSON with the record" "$out"; fi
+out=$(CTL capacity --csv 2>&1)
+if [ "$(printf '%s\n' "$out" | head -n 1)" = "host,metric,current,limit,trend_per_day,predicted,days,confidence,state" ] &&
+    [ "$(printf '%s\n' "$out" | sed -n 2p | cut -d, -f1,2,4)" = "agent,disk/used,90.000" ]; then
+	tap_ok "itsmctl capacity --csv: a header and one line per record"
+else tap_fail "itsmctl capacity --csv: a header and one line per record" "$out"; fi
+
+series "$RRD" flat || { tap_fail "environment: synthetic flat series"; exit 1; }
+if wait_until 15 open_is 0; then tap_ok "the series flattening resolves the record"
+else tap_fail "the series flattening resolves the record" "open=$(open_count)"; fi
+tap_check "with a resolution" test "$(q "SELECT resolution FROM capacity_records")" = "no growth toward the limit"
+tap_check "resolving is logged" log_has "capacity record #[0-9]+ resolved: agent disk/used"
+tap_check "itsmctl capacity says none is open" sh -c "'$BUILD/itsmctl' -c '$CONF' capacity | grep -q 'no capacity record open'"
+
+itsmd_stop 15
+rc=$?
+tap_check "SIGTERM exits 0" test "$rc" = 0
+tap_done
