@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# snmp_dead.sh: hosts that never answer SNMP (a bound UDP port that drops
+# every packet, and a port nothing listens on) fail on time with a reason
+# and an incident, while every live host in the same run keeps its 1 s
+# interval: no overrun anywhere, dead hosts included.
+set -u
+. "$(dirname "$0")/../env/lib.sh"
+env_init
+
+SNMP_PORT=$(free_port udp)
+snmpd_start "$ENV_DIR" "$SNMP_PORT" || { tap_fail "environment: snmpd"; exit 1; }
+snmp_set "$ENV_DIR" 1 gauge 7
+pg_start "$ENV_DIR" || { tap_fail "environment: postgres"; exit 1; }
+ITSMD_SCHEMADIR=$ENV_ROOT/schema "$BUILD/itsmctl" -d "dbname=itsmd" db migrate >/dev/null ||
+	{ tap_fail "environment: migrate"; exit 1; }
+
+# A black hole: reads and drops every datagram, so requests time out for
+# real (no ICMP port-unreachable).
+SILENT_PORT=$(free_port udp)
+python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+while True:
+    s.recvfrom(65535)
+' "$SILENT_PORT" </dev/null >/dev/null 2>&1 &
+env_record $! "silent udp port"
+CLOSED_PORT=$(free_port udp)
+
+CONF=$ENV_DIR/itsmd.conf
+{
+	echo "database \"dbname=itsmd host=$PGHOST port=$PGPORT user=postgres\""
+	echo "rrd-dir \"$ENV_DIR/rrd\""
+	echo "interval 1s"
+	echo "timeout 800ms"
+	echo "template \"p\" { probe \"p\" snmp { oid value .1.3.6.1.4.1.99999.1 } }"
+	for i in $(seq 1 12); do
+		echo "host \"live$i\" { address 127.0.0.1; snmp-port $SNMP_PORT; community public; snmp-retries 1; use \"p\" }"
+	done
+	for i in 1 2 3; do
+		echo "host \"silent$i\" { address 127.0.0.1; snmp-port $SILENT_PORT; community public; snmp-retries 1; use \"p\" }"
+		echo "host \"closed$i\" { address 127.0.0.1; snmp-port $CLOSED_PORT; community public; snmp-retries 1; use \"p\" }"
+	done
+} >"$CONF"
+itsmd_start "$CONF"
+T0=$(date +%s)
+sleep 10
+
+q() { psql -XtAqc "$1" 2>/dev/null; }
+# Values stored per live host over 6 s well after the start: one a second.
+short=""
+for i in $(seq 1 12); do
+	n=$(rrdtool fetch "$ENV_DIR/rrd/live$i/p/value.rrd" AVERAGE -r 1 -s $((T0 + 3)) -e $((T0 + 9)) 2>/dev/null |
+	    grep -c "7.0000000000e+00")
+	[ "$n" -ge 6 ] || short="$short live$i:$n"
+done
+if [ -z "$short" ]; then tap_ok "every live host stored its value every second beside 6 dead hosts"
+else tap_fail "every live host stored its value every second beside 6 dead hosts" "$short"; fi
+if grep -q "overrun" "$ITSMD_LOG"; then
+	tap_fail "no overrun, dead hosts included" "$(grep overrun "$ITSMD_LOG" | head -n 3)"
+else
+	tap_ok "no overrun, dead hosts included"
+fi
+for h in silent1 closed1; do
+	tap_check "$h fails with a reason, after its retry, within the timeout" \
+	    log_has "$h/p: critical: no SNMP response from 127.0.0.1:[0-9]+ after 2 tries"
+done
+dead_incidents() {
+	[ "$(q "SELECT count(*) FROM incidents WHERE resolved_at IS NULL AND
+	    (host LIKE 'silent%' OR host LIKE 'closed%') AND summary LIKE '%no SNMP response%'")" = 6 ]
+}
+if wait_until 5 dead_incidents; then tap_ok "each dead host has an open incident naming the time-out"
+else tap_fail "each dead host has an open incident naming the time-out" \
+    "$(q "SELECT host, summary FROM incidents")"; fi
+tap_check "no incident for a live host" \
+    test "$(q "SELECT count(*) FROM incidents WHERE host LIKE 'live%'")" = 0
+tap_check "a dead host stores no value, never a zero" \
+    sh -c "! rrdtool fetch '$ENV_DIR/rrd/silent1/p/value.rrd' AVERAGE -r 1 -s -8 | grep -q 'e+00'"
+itsmd_stop
+tap_check "itsmd stops cleanly" test $? = 0
+tap_done
