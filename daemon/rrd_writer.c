@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include <rrd.h>
@@ -156,14 +157,14 @@ complain(struct known *k, unsigned step_s, const char *what)
  * data: those make the storage incident.  librrd keeps errno only as text.
  */
 static void
-storage_check(const char *path, unsigned step_s, int err)
+storage_check(const char *path, unsigned step_s, int err, bool always)
 {
 	static const char *const texts[] = {
 		"No space left", "Disk quota", "Permission denied", "Read-only file system",
 		"Input/output error", "short write",
 	};
 	const char	*e = rrd_get_error();
-	bool		 disk = err == ENOSPC || err == EDQUOT || err == EACCES || err == EROFS ||
+	bool		 disk = always || err == ENOSPC || err == EDQUOT || err == EACCES || err == EROFS ||
 			    err == EIO || err == EPERM;
 
 	for (size_t i = 0; !disk && i < sizeof(texts) / sizeof(texts[0]); i++)
@@ -236,22 +237,34 @@ rrd_make(struct known *k, unsigned step, uint64_t when_ms)
 			log_warn("rrd: %s: cannot create its directory", k->path);
 		k->quiet_until_ms = mono_ms() + (uint64_t)step * 1000;
 		rrd_set_error("%s", strerror(err));
-		storage_check(k->path, step, err);
+		storage_check(k->path, step, err, true);
 		return -1;
 	}
 	rrd_clear_error();
+	errno = 0;
 	time_t last_up = (time_t)(when_ms / 1000) - 1;
 	if (W.daemon)
 		rc = rrdc_create(k->path, step, last_up, 1, argc, argv);
 	else
 		rc = rrd_create_r(k->path, step, last_up, argc, argv);
 	if (rc != 0) {
+		int err = errno;
 		struct stat st;
 		if (stat(k->path, &st) == 0)	/* lost a race, or it was there after all */
 			return 0;
-		int err = errno;
+		/* librrd can fail a short write without a message and with
+		 * errno from its cleanup: look at the disk ourselves. */
+		struct statvfs vfs;
+		if ((rrd_get_error()[0] == '\0' || err == ENOENT) &&
+		    statvfs(W.dir, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < (8u << 20))
+			rrd_set_error("no space left on the device (%llu KiB free)",
+			    (unsigned long long)vfs.f_bavail * vfs.f_frsize / 1024);
+		else if (rrd_get_error()[0] == '\0' && err != 0)
+			rrd_set_error("%s", strerror(err));
 		complain(k, step, "cannot create");
-		storage_check(k->path, step, err);
+		/* The layout is ours and fixed: a file that cannot be made is the
+		 * disk's doing (librrd leaves errno to its cleanup, so no test). */
+		storage_check(k->path, step, err, W.daemon == NULL || rrdc_is_connected(W.daemon));
 		return -1;
 	}
 	log_info("rrd: created %s (step %us)", k->path, step);
@@ -350,7 +363,7 @@ rrd_write(struct rrd_item **v, size_t n, bool direct)
 		if (err == ENOENT)
 			k->exists = false;	/* removed behind our back: create again */
 		complain(k, v[0]->step_s, "update failed");
-		storage_check(v[0]->path, v[0]->step_s, err);
+		storage_check(v[0]->path, v[0]->step_s, err, false);
 	} else {
 		pthread_mutex_lock(&W.mu);
 		W.written += n;
