@@ -1,0 +1,202 @@
+#!/usr/bin/env bash
+# http.sh: HTTP probe throughput and cost, itsmd against collectd's curl
+# plugin on the same workload in the same run (run by hand, never by make test).
+#
+#   tests/bench/http.sh [N] [INTERVAL_S] [WINDOW_S] [HANG_PCT]
+#
+# N distinct URLs on a local nginx (one worker, keep-alive, stub_status),
+# probed every INTERVAL_S; HANG_PCT % of the targets accept and never answer
+# (tests/env/hostile_httpd.py /hang).  For each daemon, after WARM s
+# (default 20): probes per second answered by nginx over WINDOW_S, CPU per
+# probe from utime+stime in /proc/PID/stat (all threads), nginx CPU, RSS;
+# for itsmd also the overruns it logged.  Method: /work/shared/peer-baseline.md.
+#
+# STORE=none (default) leaves storage out of both daemons, so the figures
+# are the probe engines'; STORE=rrdcached stores through rrdcached in both
+# (itsmd's RRD writer; collectd's rrdcached plugin) and prints its CPU.
+# Mind the disk: one RRD file per metric, 4.5 MB each at a 1 s step.
+set -u
+. "$(dirname "$0")/../env/lib.sh"
+env_init
+
+N=${1:-15000}
+I=${2:-1}
+W=${3:-60}
+HANG=${4:-0}
+WARM=${WARM:-20}
+STORE=${STORE:-none}
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+
+for pkg in nginx-light:nginx collectd-core:collectd; do
+	command -v "${pkg#*:}" >/dev/null ||
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${pkg%%:*}" \
+	    >/dev/null || { echo "cannot install ${pkg%%:*}" >&2; exit 1; }
+done
+ulimit -n "$(ulimit -Hn)"
+
+NHANG=$((N * HANG / 100))
+NGOOD=$((N - NHANG))
+PORT=$(free_port tcp)
+HPORT=$(free_port tcp)
+TMO_MS=$((I * 1000 / 2))
+
+# ---------------------------------------------------------------- nginx
+mkdir -p "$ENV_DIR/nginx"
+cat >"$ENV_DIR/nginx/nginx.conf" <<EOF
+worker_processes 1;
+pid $ENV_DIR/nginx/nginx.pid;
+error_log $ENV_DIR/nginx/error.log;
+worker_rlimit_nofile $((N + 4096));
+events { worker_connections $((N + 2048)); }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    keepalive_timeout 300s;
+    client_body_temp_path $ENV_DIR/nginx;
+    proxy_temp_path $ENV_DIR/nginx;
+    fastcgi_temp_path $ENV_DIR/nginx;
+    uwsgi_temp_path $ENV_DIR/nginx;
+    scgi_temp_path $ENV_DIR/nginx;
+    server {
+        listen 127.0.0.1:$PORT backlog=4096;
+        location = /nginx_status { stub_status; }
+        location / { default_type text/plain; return 200 "itsmd bench ok\n"; }
+    }
+}
+EOF
+nginx -c "$ENV_DIR/nginx/nginx.conf" -g 'daemon off;' &
+NGINX_MASTER=$!
+env_record $NGINX_MASTER nginx
+wait_until 10 env_tcp_open "$PORT" || { echo "nginx did not start" >&2; exit 1; }
+NGINX_WORKER=$(pgrep -P "$NGINX_MASTER" | head -n 1)
+if [ "$NHANG" -gt 0 ]; then
+	hostile_httpd_start "$ENV_DIR" "$HPORT" || exit 1
+fi
+RRDC_PID=""
+if [ "$STORE" = rrdcached ]; then
+	rrdcached_start "$ENV_DIR" || exit 1
+	RRDC_PID=$RRDCACHED_PID
+fi
+
+url() {		# url I: the i-th target
+	if [ "$1" -le "$NHANG" ]; then echo "http://127.0.0.1:$HPORT/hang?t=$1"
+	else echo "http://127.0.0.1:$PORT/t/$1"; fi
+}
+requests() {
+	python3 - "$PORT" <<'PY'
+import sys, urllib.request
+t = urllib.request.urlopen("http://127.0.0.1:%s/nginx_status" % sys.argv[1], timeout=5).read().decode()
+print(t.splitlines()[2].split()[2])
+PY
+}
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+# measure NAME PID: sets R_PPS R_US R_NGINX_US R_RSS R_RRDC_US over the window
+measure() {
+	local pid=$2 r0 r1 c0 c1 n0 n1 d0 d1
+	sleep "$WARM"
+	r0=$(requests); c0=$(cpu_ticks "$pid"); n0=$(cpu_ticks "$NGINX_WORKER")
+	d0=$([ -n "$RRDC_PID" ] && cpu_ticks "$RRDC_PID" || echo 0)
+	sleep "$W"
+	r1=$(requests); c1=$(cpu_ticks "$pid"); n1=$(cpu_ticks "$NGINX_WORKER")
+	d1=$([ -n "$RRDC_PID" ] && cpu_ticks "$RRDC_PID" || echo 0)
+	R_RSS=$(rss_kb "$pid")
+	R_PPS=$(awk -v a="$r0" -v b="$r1" -v w="$W" 'BEGIN { printf "%.0f", (b - a - 2) / w }')
+	R_US=$(awk -v a="$c0" -v b="$c1" -v r="$((r1 - r0 - 2))" -v t="$TICK_US" \
+	    'BEGIN { printf "%.1f", (r > 0 ? (b - a) * t / r : 0) }')
+	R_NGINX_US=$(awk -v a="$n0" -v b="$n1" -v r="$((r1 - r0 - 2))" -v t="$TICK_US" \
+	    'BEGIN { printf "%.1f", (r > 0 ? (b - a) * t / r : 0) }')
+	R_CORE=$(awk -v a="$c0" -v b="$c1" -v w="$W" -v t="$TICK_US" \
+	    'BEGIN { printf "%.0f", (b - a) * t / w / 10000 }')
+	R_RRDC=$(awk -v a="$d0" -v b="$d1" -v w="$W" -v t="$TICK_US" \
+	    'BEGIN { printf "%.0f", (b - a) * t / w / 10000 }')
+	echo "# $1: $R_PPS probes/s answered, $R_US us CPU per probe ($R_CORE% of a core)," \
+	    "nginx $R_NGINX_US us per request, RSS $R_RSS kB, rrdcached $R_RRDC% of a core" >&2
+}
+
+# ---------------------------------------------------------------- itsmd
+CONF=$ENV_DIR/itsmd.conf
+{
+	echo "database \"dbname=none host=$ENV_DIR/no-postgres\""
+	if [ "$STORE" = rrdcached ]; then
+		echo "rrd-dir \"$ENV_DIR/rrd\""
+		echo "rrdcached \"unix:$RRDCACHED_SOCK\""
+	else
+		echo "rrd-dir \"$ENV_DIR/no-rrd/rrd\""	# under a file: nothing stored
+	fi
+	echo "user itsmd"
+	echo 'host "bench" {'
+	echo '    address 127.0.0.1'
+	for ((i = 1; i <= N; i++)); do
+		printf '    probe "t%d" http { url "%s"; interval %ds; timeout %dms }\n' \
+		    "$i" "$(url $i)" "$I" "$TMO_MS"
+	done
+	echo '}'
+} >"$CONF"
+: >"$ENV_DIR/no-rrd"
+"$BUILD/itsmd" -t -c "$CONF" >/dev/null || exit 1
+itsmd_start "$CONF"
+measure itsmd "$ITSMD_PID"
+I_PPS=$R_PPS I_US=$R_US I_NG=$R_NGINX_US I_RSS=$R_RSS I_CORE=$R_CORE I_RRDC=$R_RRDC
+I_OVER=$(grep -c 'skipping (overrun)' "$ITSMD_LOG")
+# hanging targets are t1 .. tNHANG: overruns of the others are the ones that matter
+I_OVER_GOOD=$(awk -v h="$NHANG" 'match($0, /bench\/t[0-9]+: .*skipping \(overrun\)/) {
+    split(substr($0, RSTART + 7), a, ":"); if (a[1] + 0 > h) n++ } END { print n + 0 }' "$ITSMD_LOG")
+kill -TERM "$ITSMD_PID"
+env_wait_gone 20 "$ITSMD_PID" || kill -KILL "$ITSMD_PID"
+
+# ------------------------------------------------------------- collectd
+CCONF=$ENV_DIR/collectd.conf
+{
+	echo "Interval $I"
+	echo "MaxReadInterval $I"
+	echo "Timeout 2"
+	echo "ReadThreads $(( NHANG > 0 ? NHANG + 16 : 16 ))"
+	echo "WriteThreads 4"
+	echo "BaseDir \"$ENV_DIR/collectd\""
+	echo "PIDFile \"$ENV_DIR/collectd.pid\""
+	echo "PluginDir \"/usr/lib/collectd\""
+	echo "LoadPlugin logfile"
+	echo "<Plugin logfile>"
+	echo "  LogLevel warning"
+	echo "  File \"$ENV_DIR/collectd.log\""
+	echo "</Plugin>"
+	if [ "$STORE" = rrdcached ]; then
+		echo "LoadPlugin rrdcached"
+		echo "<Plugin rrdcached>"
+		echo "  DaemonAddress \"unix:$RRDCACHED_SOCK\""
+		echo "  DataDir \"$ENV_DIR/rrd-collectd\""
+		echo "  CreateFiles true"
+		echo "</Plugin>"
+	fi
+	echo "LoadPlugin curl"
+	echo "<Plugin curl>"
+	for ((i = 1; i <= N; i++)); do
+		printf '  <Page "t%d">\n    URL "%s"\n    MeasureResponseTime true\n    Timeout %d\n  </Page>\n' \
+		    "$i" "$(url $i)" "$TMO_MS"
+	done
+	echo "</Plugin>"
+} >"$CCONF"
+mkdir -p "$ENV_DIR/collectd"
+collectd -f -C "$CCONF" >>"$ENV_DIR/collectd.out" 2>&1 </dev/null &
+CPID=$!
+env_record $CPID collectd
+measure collectd "$CPID"
+C_PPS=$R_PPS C_US=$R_US C_NG=$R_NGINX_US C_RSS=$R_RSS C_CORE=$R_CORE C_RRDC=$R_RRDC
+kill -TERM "$CPID"
+env_wait_gone 20 "$CPID" || kill -KILL "$CPID"
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+cat <<EOF
+HTTP benchmark: $N targets ($NHANG hanging), interval ${I}s, timeout ${TMO_MS}ms, window ${W}s after ${WARM}s, store $STORE
+                     itsmd      collectd   itsmd/collectd
+probes/s answered    $(printf '%-10s %-10s %s' "$I_PPS" "$C_PPS" "$(ratio "$I_PPS" "$C_PPS")")
+expected probes/s    $((NGOOD / I))
+CPU us per probe     $(printf '%-10s %-10s %s' "$I_US" "$C_US" "$(ratio "$I_US" "$C_US")")
+% of a core          $(printf '%-10s %-10s' "$I_CORE" "$C_CORE")
+nginx us / request   $(printf '%-10s %-10s' "$I_NG" "$C_NG")
+RSS kB               $(printf '%-10s %-10s %s' "$I_RSS" "$C_RSS" "$(ratio "$I_RSS" "$C_RSS")")
+rrdcached % core     $(printf '%-10s %-10s' "$I_RRDC" "$C_RRDC")
+itsmd overruns logged: $I_OVER (of answering targets: $I_OVER_GOOD)
+EOF
