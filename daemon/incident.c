@@ -12,6 +12,8 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "itsmd.h"
 
 #define DEFAULT_REOPEN_MS	(30 * 60 * 1000ULL)
@@ -27,6 +29,20 @@ static const char sql_change[] =
 	"$1, $2, $3, $4, $5, $6::float8, $7::int, $8::bool, $9::bool, $10, $11,"
 	" $12::float8, $13::int, $14::float8)";
 #define NPARAMS		14
+#define INCIDENT_BATCH	500
+
+/* The same for many changes: one statement, in order (WITH ORDINALITY). */
+static const char sql_batch[] =
+	"SELECT r.incident_id, r.action, r.notify, r.priority FROM unnest($1::text[],"
+	" $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],"
+	" $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])"
+	" WITH ORDINALITY AS a(k, h, c, s, sm, w, p, f, m, ph, pc, ro, pn, pw, n),"
+	" LATERAL itsmd_change(a.k, a.h, a.c, a.s, a.sm, a.w::float8, a.p::int, a.f::bool,"
+	" a.m::bool, a.ph, a.pc, a.ro::float8, a.pn::int, a.pw::float8) AS r ORDER BY a.n";
+
+/* Resolved incidents past the reopen window become closed, now and then. */
+static const char sql_close[] = "SELECT itsmd_close_expired($1::float8)";
+#define INCIDENT_CLOSE_MS	60000
 
 static const char sql_open[] =
 	"SELECT host, check_name FROM incidents WHERE resolved_at IS NULL";
@@ -57,6 +73,8 @@ struct incident_job {
 	bool		 keyed;
 	bool		 maintenance;
 	uint64_t	 when_ms;
+	char		*params[NPARAMS];	/* our copies, for a batch */
+	struct incident_job *next;
 };
 
 static struct {
@@ -68,6 +86,11 @@ static struct {
 	uint64_t	 key_base;	/* random per run */
 	uint64_t	 key_next;
 	bool		 closing;
+	struct incident_job *qhead, *qtail;	/* waiting for the batch in flight */
+	int		 nqueued;
+	bool		 inflight;
+	struct incident_job *last_single;	/* in flight alone */
+	struct event	*close_timer;
 } inc = { .reopen_ms = DEFAULT_REOPEN_MS, .problem_n = 3,
     .problem_ms = 7 * 24 * 3600 * 1000ULL };
 
@@ -85,6 +108,8 @@ sent_cmp(const void *a, const void *b)
 static void
 incident_job_free(struct incident_job *ij)
 {
+	for (int i = 0; i < NPARAMS; i++)
+		free(ij->params[i]);
 	free(ij->host);
 	free(ij->check);
 	free(ij->summary);
@@ -101,29 +126,18 @@ incident_key(char *buf, size_t len)
 	snprintf(buf, len, "%016" PRIx64 "-%" PRIu64, inc.key_base, ++inc.key_next);
 }
 
+/* What itsmd_change() said about one change: row `row` of res. */
 static void
-incident_done(void *arg, const struct pg_result *res, const char *error)
+incident_applied(struct incident_job *ij, const struct pg_result *res, int row)
 {
-	struct incident_job	*ij = arg;
 	const char		*id, *action, *notify;
 
-	/* At shutdown the change stays in the spool for the next run. */
-	if (inc.closing && res == NULL) {
-		incident_job_free(ij);
-		return;
-	}
-	/* An SQL error would fail again on replay: it counts as taken. */
-	spool_committed(ij->seq);
-	if (error != NULL || db_ntuples(res) != 1) {
-		incident_job_free(ij);
-		return;
-	}
-	id = db_value(res, 0, 0);
-	action = db_value(res, 0, 1);
-	notify = db_value(res, 0, 2);
+	id = db_value(res, row, 0);
+	action = db_value(res, row, 1);
+	notify = db_value(res, row, 2);
 	/* In maintenance only a resolve is told (its open was). */
 	if (notify != NULL && id != NULL && (!ij->maintenance || strcmp(notify, "resolve") == 0)) {
-		const char	*prio = db_value(res, 0, 3);
+		const char	*prio = db_value(res, row, 3);
 		int		 k = notify_kind_parse(notify);
 
 		if (k != -1)
@@ -150,7 +164,153 @@ incident_done(void *arg, const struct pg_result *res, const char *error)
 	else
 		log_debug("incident %s %s: %s/%s %s", id != NULL ? id : "-", action,
 		    ij->host, ij->check, severity_name(ij->sev));
+}
+
+static void	incident_flush(void);
+
+/* A change sent alone (the first of a burst, or a batch's fallback). */
+static void
+incident_done(void *arg, const struct pg_result *res, const char *error)
+{
+	struct incident_job	*ij = arg;
+
+	/* At shutdown the change stays in the spool for the next run. */
+	if (inc.closing && res == NULL) {
+		incident_job_free(ij);
+		return;
+	}
+	/* An SQL error would fail again on replay: it counts as taken. */
+	spool_committed(ij->seq);
+	if (error == NULL && db_ntuples(res) == 1)
+		incident_applied(ij, res, 0);
+	if (ij == inc.last_single) {
+		inc.last_single = NULL;
+		inc.inflight = false;
+		incident_flush();
+	}
 	incident_job_free(ij);
+}
+
+/* "{\"a\",NULL,...}": one column of a batch as a PostgreSQL text[] literal. */
+static char *
+incident_array(struct incident_job *head, int n, int col)
+{
+	size_t		 len = 3;
+	char		*a, *o;
+	struct incident_job *ij = head;
+
+	for (int i = 0; i < n; i++, ij = ij->next)
+		len += 5 + (ij->params[col] != NULL ? 2 * strlen(ij->params[col]) : 0);
+	o = a = xmalloc(len);
+	*o++ = '{';
+	for (ij = head; n-- > 0; ij = ij->next) {
+		if (ij->params[col] == NULL) {
+			memcpy(o, "NULL", 4);
+			o += 4;
+		} else {
+			*o++ = '"';
+			for (const char *p = ij->params[col]; *p != '\0'; p++) {
+				if (*p == '"' || *p == '\\')
+					*o++ = '\\';
+				*o++ = *p;
+			}
+			*o++ = '"';
+		}
+		if (n > 0)
+			*o++ = ',';
+	}
+	*o++ = '}';
+	*o = '\0';
+	return a;
+}
+
+/*
+ * A batch: one statement, one transaction, one commit for up to
+ * INCIDENT_BATCH changes, applied in order.  If it fails as a whole (a bad
+ * row), each change is sent again alone so one cannot sink the others.
+ */
+struct incident_batch {
+	struct incident_job	*head;
+	int			 n;
+};
+
+static void
+incident_batch_done(void *arg, const struct pg_result *res, const char *error)
+{
+	struct incident_batch	*b = arg;
+	struct incident_job	*ij, *next;
+	uint64_t		 seq = 0;
+	int			 i;
+
+	if (inc.closing && res == NULL) {
+		for (ij = b->head; ij != NULL; ij = next) {
+			next = ij->next;
+			incident_job_free(ij);
+		}
+		free(b);
+		return;
+	}
+	if (error != NULL) {
+		log_warnx("incident batch of %d failed (%s); sending them one by one",
+		    b->n, error);
+		for (ij = b->head; ij != NULL; ij = next) {
+			next = ij->next;
+			ij->next = NULL;
+			db_exec(sql_change, NPARAMS, (const char *const *)ij->params,
+			    incident_done, ij);
+		}
+	} else {
+		for (ij = b->head, i = 0; ij != NULL; ij = next, i++) {
+			next = ij->next;
+			if (ij->seq != 0)
+				seq = ij->seq;
+			if (i < db_ntuples(res))
+				incident_applied(ij, res, i);
+			incident_job_free(ij);
+		}
+		spool_committed(seq);
+	}
+	free(b);
+	inc.inflight = false;
+	incident_flush();
+}
+
+/* Send what waits: alone if it is one change, else as a batch. */
+static void
+incident_flush(void)
+{
+	struct incident_batch	*b;
+	struct incident_job	*ij;
+	char			*arrays[NPARAMS];
+
+	if (inc.inflight || inc.qhead == NULL)
+		return;
+	inc.inflight = true;
+	if (inc.qhead->next == NULL) {
+		ij = inc.qhead;
+		inc.qhead = inc.qtail = NULL;
+		inc.nqueued = 0;
+		inc.last_single = ij;
+		db_exec(sql_change, NPARAMS, (const char *const *)ij->params, incident_done, ij);
+		return;
+	}
+	b = xcalloc(1, sizeof(*b));
+	b->head = inc.qhead;
+	for (ij = inc.qhead; ij != NULL && b->n < INCIDENT_BATCH; ij = ij->next) {
+		b->n++;
+		if (b->n == INCIDENT_BATCH || ij->next == NULL)
+			break;
+	}
+	inc.qhead = ij->next;
+	ij->next = NULL;
+	if (inc.qhead == NULL)
+		inc.qtail = NULL;
+	inc.nqueued -= b->n;
+	for (int i = 0; i < NPARAMS; i++)
+		arrays[i] = incident_array(b->head, b->n, i);
+	db_exec(sql_batch, NPARAMS, (const char *const *)arrays, incident_batch_done, b);
+	for (int i = 0; i < NPARAMS; i++)
+		free(arrays[i]);
 }
 
 /* Queue one itsmd_change() call; params[0] is the key or NULL. */
@@ -167,7 +327,15 @@ incident_send(const char *const *params, uint64_t seq, enum severity sev)
 	ij->keyed = params[0] != NULL;
 	ij->maintenance = params[8] != NULL && params[8][0] == 't';
 	ij->when_ms = strtoull(params[5], NULL, 10);
-	db_exec(sql_change, NPARAMS, params, incident_done, ij);
+	for (int i = 0; i < NPARAMS; i++)
+		ij->params[i] = params[i] != NULL ? xstrdup(params[i]) : NULL;
+	if (inc.qtail != NULL)
+		inc.qtail->next = ij;
+	else
+		inc.qhead = ij;
+	inc.qtail = ij;
+	inc.nqueued++;
+	incident_flush();
 }
 
 static enum severity
@@ -200,10 +368,31 @@ incident_windows(const struct config *cfg)
 	inc.problem_ms = cfg->problem_window_ms;
 }
 
+static void
+incident_close_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct timeval	 tv = { INCIDENT_CLOSE_MS / 1000, 0 };
+	char		 reopen[24];
+	const char	*p[1] = { reopen };
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (db_up() && !inc.closing) {
+		snprintf(reopen, sizeof(reopen), "%.3f", inc.reopen_ms / 1000.0);
+		db_exec(sql_close, 1, p, NULL, NULL);
+	}
+	evtimer_add(inc.close_timer, &tv);
+}
+
 void
 incident_init(struct event_base *base, const struct config *cfg)
 {
-	(void)base;
+	struct timeval	tv = { INCIDENT_CLOSE_MS / 1000, 0 };
+
+	if ((inc.close_timer = evtimer_new(base, incident_close_tick, NULL)) == NULL)
+		fatalx("incident: cannot create a timer");
+	evtimer_add(inc.close_timer, &tv);
 	if (getrandom(&inc.key_base, sizeof(inc.key_base), GRND_NONBLOCK) !=
 	    sizeof(inc.key_base))
 		inc.key_base = wall_ms() ^ ((uint64_t)getpid() << 40);
@@ -278,8 +467,20 @@ incident_reconcile(const struct checkset *cs)
 void
 incident_shutdown(void)
 {
+	struct incident_job	*ij;
+
 	inc.closing = true;
 	inc.checks = NULL;
+	/* never sent: they stay in the spool for the next run */
+	while ((ij = inc.qhead) != NULL) {
+		inc.qhead = ij->next;
+		incident_job_free(ij);
+	}
+	inc.qtail = NULL;
+	inc.nqueued = 0;
+	if (inc.close_timer != NULL)
+		event_free(inc.close_timer);
+	inc.close_timer = NULL;
 	spool_close();
 }
 
@@ -380,7 +581,7 @@ incident_change(const struct incident_change *ch)
 		return;
 	refresh = incident_is_refresh(ch);
 	if (refresh && (ch->sev == SEV_OK || !db_up() ||
-	    db_pending() > REFRESH_MAX_PENDING))
+	    inc.nqueued + db_pending() > REFRESH_MAX_PENDING))
 		return;
 	if (ch->parent_host != NULL)
 		pcheck = incident_text_clean(ch->parent_check);
