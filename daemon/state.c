@@ -414,8 +414,11 @@ depend_hold(struct check *c, struct check_inst *ci, enum severity sev, const cha
 		sched_run_within(c, settle);
 		return true;
 	}
-	if (now < s->settle_until_ms)
+	if (now < s->settle_until_ms) {
+		/* Early (a retry, or a timer a hair ahead): decide at the deadline. */
+		sched_run_within(c, s->settle_until_ms - now);
 		return true;
+	}
 	s->settle_until_ms = 0;
 	return false;
 }
