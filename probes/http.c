@@ -113,6 +113,9 @@ struct http_state {
 	time_t			 not_after;
 	bool			 have_cert;
 	uint64_t		 cert_mono_ms;
+	/* the def the easy handle's options were set for */
+	const struct probe_def	*setup_def;
+	char			*setup_fp;
 	LIST_ENTRY(http_state)	 entry;
 };
 
@@ -129,6 +132,7 @@ static struct event		*http_timer;
 static int			 http_running;
 static bool			 http_curl_global;
 static LIST_HEAD(, http_state)	 http_states = LIST_HEAD_INITIALIZER(http_states);
+static long			 http_nstates;
 static LIST_HEAD(, http_sock)	 http_socks = LIST_HEAD_INITIALIZER(http_socks);
 
 /* Exported for tests/unit/test_http.c only; not part of itsmd.h. */
@@ -1351,8 +1355,11 @@ check_multi_info(void)
 }
 
 /*
- * Options go on at every run, not once: they are cheap, and a handle set
- * up from them can never disagree with the def of the check it serves.
+ * All options go on the handle when it first serves a def, and again
+ * whenever the def changes (a reload): curl keeps them between runs, and
+ * setting them anew each run cost 7% of the loop (the URL is parsed every
+ * time).  The def is known by address and fingerprint together, so a new
+ * def that happens to reuse a freed one's address is still noticed.
  */
 static CURLcode
 http_setup(struct http_state *st, const struct probe_def *def)
@@ -1380,12 +1387,6 @@ http_setup(struct http_state *st, const struct probe_def *def)
 	SET(CURLOPT_SSL_VERIFYHOST, hd->verify_tls ? 2L : 0L);
 	SET(CURLOPT_CAINFO, hd->ca_file);	/* NULL: the system's default */
 	SET(CURLOPT_CERTINFO, hd->https ? 1L : 0L);
-	/*
-	 * The certificate is only seen in a handshake: with no date yet, or an
-	 * old one, this run takes a new connection rather than a pooled one.
-	 */
-	SET(CURLOPT_FRESH_CONNECT, hd->https && (!st->have_cert ||
-	    mono_ms() - st->cert_mono_ms > HTTP_CERT_RECHECK_MS) ? 1L : 0L);
 	SET(CURLOPT_HTTPGET, 1L);		/* resets POST state from nothing */
 	if (hd->head)
 		SET(CURLOPT_NOBODY, 1L);
@@ -1437,6 +1438,15 @@ http_start(struct check *c)
 		st = xcalloc(1, sizeof(*st));
 		LIST_INSERT_HEAD(&http_states, st, entry);
 		c->probe_state = st;
+		/*
+		 * curl keeps 4 idle connections per easy handle *in* the multi,
+		 * and ours leave it after every run: without this, connections
+		 * would be closed after use and every run would connect anew.
+		 * One idle connection per check is what keep-alive needs.
+		 */
+		http_nstates++;
+		if (http_multi != NULL)
+			curl_multi_setopt(http_multi, CURLMOPT_MAXCONNECTS, http_nstates);
 	}
 	st->check = c;
 	st->received = 0;
@@ -1456,11 +1466,30 @@ http_start(struct check *c)
 		http_fail_start(st, "http probe not initialised");
 		return;
 	}
-	if (st->easy == NULL && (st->easy = curl_easy_init()) == NULL) {
-		http_fail_start(st, "curl_easy_init failed");
-		return;
+	if (st->easy == NULL) {
+		st->setup_def = NULL;	/* a new handle has no options yet */
+		if ((st->easy = curl_easy_init()) == NULL) {
+			http_fail_start(st, "curl_easy_init failed");
+			return;
+		}
 	}
-	if ((rc = http_setup(st, c->def)) != CURLE_OK) {
+	if (st->setup_def != c->def || st->setup_fp == NULL || c->def->fingerprint == NULL ||
+	    strcmp(st->setup_fp, c->def->fingerprint) != 0) {
+		free(st->setup_fp);
+		st->setup_fp = NULL;
+		st->setup_def = NULL;
+		if ((rc = http_setup(st, c->def)) != CURLE_OK) {
+			http_fail_start(st, curl_easy_strerror(rc));
+			return;
+		}
+		st->setup_def = c->def;
+		st->setup_fp = c->def->fingerprint ? xstrdup(c->def->fingerprint) : NULL;
+	}
+	/* The certificate is only seen in a handshake: with no date yet, or an
+	 * old one, this run takes a new connection rather than a pooled one. */
+	if (hd->https && (rc = curl_easy_setopt(st->easy, CURLOPT_FRESH_CONNECT,
+	    !st->have_cert || mono_ms() - st->cert_mono_ms > HTTP_CERT_RECHECK_MS ?
+	    1L : 0L)) != CURLE_OK) {
 		http_fail_start(st, curl_easy_strerror(rc));
 		return;
 	}
@@ -1494,6 +1523,8 @@ http_free_state(struct check *c)
 	if (st->easy != NULL)
 		curl_easy_cleanup(st->easy);
 	LIST_REMOVE(st, entry);
+	http_nstates--;
+	free(st->setup_fp);
 	free(st->body);
 	free(st);
 	c->probe_state = NULL;

@@ -15,6 +15,7 @@
 # are the probe engines'; STORE=rrdcached stores through rrdcached in both
 # (itsmd's RRD writer; collectd's rrdcached plugin) and prints its CPU.
 # Mind the disk: one RRD file per metric, 4.5 MB each at a 1 s step.
+# PEER=no skips collectd (for quick runs while tuning; not for figures).
 set -u
 . "$(dirname "$0")/../env/lib.sh"
 env_init
@@ -82,11 +83,11 @@ url() {		# url I: the i-th target
 	if [ "$1" -le "$NHANG" ]; then echo "http://127.0.0.1:$HPORT/hang?t=$1"
 	else echo "http://127.0.0.1:$PORT/t/$1"; fi
 }
-requests() {
-	python3 - "$PORT" <<'PY'
+requests() {	# requests [accepts]: nginx's request (or connection) count
+	python3 - "$PORT" "${1:-}" <<'PY'
 import sys, urllib.request
 t = urllib.request.urlopen("http://127.0.0.1:%s/nginx_status" % sys.argv[1], timeout=5).read().decode()
-print(t.splitlines()[2].split()[2])
+print(t.splitlines()[2].split()[0 if sys.argv[2] == "accepts" else 2])
 PY
 }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
@@ -94,13 +95,19 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0;
 
 # measure NAME PID: sets R_PPS R_US R_NGINX_US R_RSS R_RRDC_US over the window
 measure() {
-	local pid=$2 r0 r1 c0 c1 n0 n1 d0 d1
+	local pid=$2 r0 r1 c0 c1 n0 n1 d0 d1 a0 a1 l0 l1
 	sleep "$WARM"
 	r0=$(requests); c0=$(cpu_ticks "$pid"); n0=$(cpu_ticks "$NGINX_WORKER")
 	d0=$([ -n "$RRDC_PID" ] && cpu_ticks "$RRDC_PID" || echo 0)
+	a0=$(requests accepts); l0=$(cpu_ticks "$pid/task/$pid")
 	sleep "$W"
 	r1=$(requests); c1=$(cpu_ticks "$pid"); n1=$(cpu_ticks "$NGINX_WORKER")
 	d1=$([ -n "$RRDC_PID" ] && cpu_ticks "$RRDC_PID" || echo 0)
+	a1=$(requests accepts); l1=$(cpu_ticks "$pid/task/$pid")
+	R_CONN=$(( (a1 - a0) / W ))
+	# the main thread alone: for itsmd the event loop, where probes run
+	R_LOOP_US=$(awk -v a="$l0" -v b="$l1" -v r="$((r1 - r0 - 2))" -v t="$TICK_US" \
+	    'BEGIN { printf "%.1f", (r > 0 ? (b - a) * t / r : 0) }')
 	R_RSS=$(rss_kb "$pid")
 	R_PPS=$(awk -v a="$r0" -v b="$r1" -v w="$W" 'BEGIN { printf "%.0f", (b - a - 2) / w }')
 	R_US=$(awk -v a="$c0" -v b="$c1" -v r="$((r1 - r0 - 2))" -v t="$TICK_US" \
@@ -112,6 +119,7 @@ measure() {
 	R_RRDC=$(awk -v a="$d0" -v b="$d1" -v w="$W" -v t="$TICK_US" \
 	    'BEGIN { printf "%.0f", (b - a) * t / w / 10000 }')
 	echo "# $1: $R_PPS probes/s answered, $R_US us CPU per probe ($R_CORE% of a core)," \
+	    "main thread $R_LOOP_US us per probe, $R_CONN new connections/s," \
 	    "nginx $R_NGINX_US us per request, RSS $R_RSS kB, rrdcached $R_RRDC% of a core" >&2
 }
 
@@ -139,6 +147,7 @@ CONF=$ENV_DIR/itsmd.conf
 itsmd_start "$CONF"
 measure itsmd "$ITSMD_PID"
 I_PPS=$R_PPS I_US=$R_US I_NG=$R_NGINX_US I_RSS=$R_RSS I_CORE=$R_CORE I_RRDC=$R_RRDC
+I_LOOP=$R_LOOP_US I_CONN=$R_CONN
 I_OVER=$(grep -c 'skipping (overrun)' "$ITSMD_LOG")
 # hanging targets are t1 .. tNHANG: overruns of the others are the ones that matter
 I_OVER_GOOD=$(awk -v h="$NHANG" 'match($0, /bench\/t[0-9]+: .*skipping \(overrun\)/) {
@@ -147,7 +156,9 @@ kill -TERM "$ITSMD_PID"
 env_wait_gone 20 "$ITSMD_PID" || kill -KILL "$ITSMD_PID"
 
 # ------------------------------------------------------------- collectd
+C_PPS=0 C_US=0 C_NG=0 C_RSS=0 C_CORE=0 C_RRDC=0 C_LOOP=0 C_CONN=0
 CCONF=$ENV_DIR/collectd.conf
+if [ "${PEER:-yes}" != no ]; then
 {
 	echo "Interval $I"
 	echo "MaxReadInterval $I"
@@ -184,8 +195,10 @@ CPID=$!
 env_record $CPID collectd
 measure collectd "$CPID"
 C_PPS=$R_PPS C_US=$R_US C_NG=$R_NGINX_US C_RSS=$R_RSS C_CORE=$R_CORE C_RRDC=$R_RRDC
+C_LOOP=$R_LOOP_US C_CONN=$R_CONN
 kill -TERM "$CPID"
 env_wait_gone 20 "$CPID" || kill -KILL "$CPID"
+fi
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 cat <<EOF
@@ -195,6 +208,8 @@ probes/s answered    $(printf '%-10s %-10s %s' "$I_PPS" "$C_PPS" "$(ratio "$I_PP
 expected probes/s    $((NGOOD / I))
 CPU us per probe     $(printf '%-10s %-10s %s' "$I_US" "$C_US" "$(ratio "$I_US" "$C_US")")
 % of a core          $(printf '%-10s %-10s' "$I_CORE" "$C_CORE")
+main thread us/probe $(printf '%-10s %-10s' "$I_LOOP" "$C_LOOP")
+new connections/s    $(printf '%-10s %-10s' "$I_CONN" "$C_CONN")
 nginx us / request   $(printf '%-10s %-10s' "$I_NG" "$C_NG")
 RSS kB               $(printf '%-10s %-10s %s' "$I_RSS" "$C_RSS" "$(ratio "$I_RSS" "$C_RSS")")
 rrdcached % core     $(printf '%-10s %-10s' "$I_RRDC" "$C_RRDC")
