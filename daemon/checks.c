@@ -109,6 +109,7 @@ checks_adopt(struct checkset *new, struct checkset *old)
 			free(ci->prev);
 			ci->nprev = n->def->nmetrics;
 			ci->prev = xcalloc(ci->nprev ? ci->nprev : 1, sizeof(*ci->prev));
+			ci->st.th_active = 0;	/* bits name thresholds of the old definition */
 		}
 	}
 }

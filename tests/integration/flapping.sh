@@ -13,6 +13,7 @@ SNMP_PORT=$(free_port udp)
 snmpd_start "$ENV_DIR" "$SNMP_PORT" || { tap_fail "environment: snmpd"; exit 1; }
 snmp_set "$ENV_DIR" 1 gauge 10
 
+snmp_set "$ENV_DIR" 2 gauge 10
 CONF=$ENV_DIR/itsmd.conf
 cat >"$CONF" <<EOF
 database "dbname=itsmd host=$PGHOST port=$PGPORT user=postgres"
@@ -32,10 +33,25 @@ host "flappy" {
         flap-high 50%
     }
 }
+host "hyst" {
+    address 127.0.0.1
+    snmp-port $SNMP_PORT
+    community "public"
+    snmp-retries 0
+    probe "v" snmp {
+        oid value .1.3.6.1.4.1.99999.2
+        interval 1s
+        timeout 900ms
+        critical > 90 recover < 85
+    }
+}
 EOF
 
 q() { psql -XtAqc "$1" 2>/dev/null; }
-rows() { q "SELECT count(*) FROM incidents WHERE host = 'flappy'"; }
+rows() { q "SELECT count(*) FROM incidents WHERE host = '${1:-flappy}'"; }
+open_hyst() { [ "$(q "SELECT count(*) FROM incidents WHERE host = 'hyst' AND resolved_at IS NULL")" = 1 ]; }
+open_summary_88() { q "SELECT summary FROM incidents WHERE host = 'hyst' AND resolved_at IS NULL" | grep -q "value = 88, not yet < 85"; }
+clear_hyst() { [ "$(q "SELECT count(*) FROM incidents WHERE host = 'hyst' AND resolved_at IS NULL")" = 0 ]; }
 is_flapping() { [ "$(q "SELECT flapping FROM incidents WHERE host = 'flappy' AND resolved_at IS NULL")" = t ]; }
 is_clear() { [ "$(q "SELECT count(*) FROM incidents WHERE host = 'flappy' AND resolved_at IS NULL")" = 0 ]; }
 # Resolutions logged after "flapping started": while it flaps, none; after
@@ -78,6 +94,19 @@ tap_check "the log says flapping stopped" log_has "flappy/v: flapping stopped"
 tap_check "no resolve until flapping stopped" test "$(resolves_since_flap upto)" = 0
 tap_check "exactly one resolve after the flapping" test "$(resolves_since_flap)" = 1
 tap_check "still one incident row" test "$(rows)" = 1
+
+# --- hysteresis: critical > 90 recover < 85
+snmp_set "$ENV_DIR" 2 gauge 95
+if wait_until 5 open_hyst; then tap_ok "hysteresis: 95 > 90 opens"
+else tap_fail "hysteresis: 95 > 90 opens" "rows=$(rows hyst)"; fi
+snmp_set "$ENV_DIR" 2 gauge 88
+tap_check "hysteresis: at 88 (under 90, not under 85) it stays critical" \
+    wait_until 5 open_summary_88
+tap_check "hysteresis: and the incident stays open" open_hyst
+snmp_set "$ENV_DIR" 2 gauge 80
+if wait_until 5 clear_hyst; then tap_ok "hysteresis: 80 < 85 resolves"
+else tap_fail "hysteresis: 80 < 85 resolves" "still open"; fi
+tap_check "hysteresis: one incident row" test "$(rows hyst)" = 1
 itsmd_stop 15
 tap_check "itsmd stops cleanly" test $? = 0
 tap_done
