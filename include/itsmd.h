@@ -3,7 +3,8 @@
  *
  *   scheduler.c -> probe (probes/snmp.c, probes/http.c) -> check_done() in check.c
  *       -> rrd_writer.c (worker thread, rrdcached)        performance/capacity
- *       -> state evaluation in check.c -> incident.c -> db.c (libpq, async)
+ *       -> evaluation in check.c -> state.c (soft/hard, flapping, priority,
+ *          parents, maintenance) -> incident.c -> db.c (libpq, async)
  *
  * Configuration (conf_lex.c -> conf_parse.c -> conf_build.c) produces a
  * struct config; checks.c turns it into runtime checks and, on reload, moves
@@ -232,8 +233,9 @@ struct host {
 /*
  * A maintenance window from the conf (maint.c).  A check is covered when
  * every selector given matches (shell globs on host and probe names, tags
- * of the host) and one of the times is now.  Owned by struct config; the
- * cache fields are the only thing that changes after the build.
+ * of the host) and one of the times is now.  Owned by struct config,
+ * immutable once built.  Windows made with `itsmctl maintenance add` live
+ * in the database; state.c reads the active ones on a timer.
  */
 struct maint_time {
 	bool		 once;		/* one-time: [start, end) in epoch seconds */
