@@ -1002,6 +1002,7 @@ struct probe_build {
 	struct pending_threshold	*cap;		/* `capacity`: op unused */
 	size_t				 ncap;
 	const struct conf_node		*interval_node, *timeout_node;
+	const struct conf_node		*flap_node;	/* the last flap-low/-high */
 };
 
 static void
@@ -1197,6 +1198,7 @@ p_flap(struct build *b, void *obj, const struct conf_node *c)
 		pb->def->flap_low = pct;
 	else
 		pb->def->flap_high = pct;
+	pb->flap_node = c;
 }
 
 /* `capacity [METRIC] LIMIT`: capacity.c forecasts when LIMIT is reached. */
@@ -1416,6 +1418,11 @@ build_probe(struct build *b, struct probe_def *def, const struct conf_node *c)
 	walk(b, probe_keys, sizeof(probe_keys) / sizeof(probe_keys[0]), c, &pb,
 	    p_other);
 
+	if (pb.flap_node != NULL && def->flap_high > 0 && def->flap_low > def->flap_high) {
+		conf_error(b->err, &pb.flap_node->pos, "flap-low %g%% is above flap-high "
+		    "%g%% in probe '%s'", def->flap_low, def->flap_high, def->name);
+		ok = false;
+	}
 	/* As globally: a timeout nobody wrote shrinks to fit the interval. */
 	if (pb.timeout_node == NULL && b->timeout_node == NULL &&
 	    def->timeout_ms > def->interval_ms)

@@ -274,6 +274,10 @@ static const struct {
 	{ "flap percent range",
 	    "host a { address 127.0.0.1; probe p http { url \"http://x/\"; flap-high 120% } }",
 	    "bad percentage '120%' for 'flap-high'" },
+	{ "flap-low above flap-high",
+	    "host a { address 127.0.0.1; probe p http { url \"http://x/\"\n"
+	    "flap-high 30%; flap-low 40% } }",
+	    "t.conf:2:16: flap-low 40% is above flap-high 30% in probe 'p'" },
 	{ "priority matrix",
 	    "priority-matrix { impact 1 P1 P1 P2; impact 3 4 5 5 }\n" H("a", ""), NULL },
 	{ "priority matrix bad",
