@@ -270,9 +270,10 @@ sev_down(enum severity s)
 
 /*
  * A parent is down when its availability check is hard CRITICAL or
- * UNKNOWN and its last run still says so (a warning is not an outage);
- * pending while that run is bad but not yet hard (fail-after), since its
- * incident does not exist yet; in maintenance when down inside a window,
+ * UNKNOWN, its last run still says so (a warning is not an outage) and it
+ * has an incident or joined one; pending while that run is bad but its
+ * verdict is not in (soft, or settling on its own parents), since the
+ * incident to join does not exist yet; in maintenance when down inside a window,
  * where planned work explains the children too.  The incident to join is
  * the root of the chain: a parent that is itself attached to its own
  * parent's incident hands that one on.
@@ -292,12 +293,16 @@ parent_down(const struct host *h, const char **phost, const char **pcheck)
 		ps = &ac->inst[0]->st;
 		if (ps->nhist == 0 || !sev_down(ps->last))
 			continue;
-		if (!sev_down(ps->state)) {
+		if (ps->maintenance && sev_down(ps->state))
+			return PARENT_MAINT;
+		/*
+		 * Soft, or hard but undecided (waiting on its own parents): its
+		 * incident, or the one it joins, is not known yet.
+		 */
+		if (!sev_down(ps->state) || (ps->att_host == NULL && ps->incident != INC_OPEN)) {
 			best = PARENT_PENDING;
 			continue;
 		}
-		if (ps->maintenance)
-			return PARENT_MAINT;
 		if (ps->att_host != NULL) {
 			*phost = ps->att_host;
 			*pcheck = ps->att_check;

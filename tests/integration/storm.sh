@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# storm.sh: root cause first.  A router and 50 hosts behind it (`parent
-# "router"`) fail together: exactly one incident opens, the router's, with
-# the 50 children listed as affected CIs; then the router recovers while two
-# children stay down, and those two (only) get incidents of their own.
-# All 51 hosts are SNMP targets on one snmpd, each reading its own value.
+# storm.sh: root cause first.  A router, a switch behind it and 50 hosts
+# (40 behind the router, 10 behind the switch) fail together: exactly one
+# incident opens, the router's, with the switch and the 50 children listed
+# as affected CIs; then the router and switch recover while two children
+# stay down, and those two (only) get incidents of their own.  All 52
+# hosts are SNMP targets on one snmpd, each reading its own value.
 set -u
 . "$(dirname "$0")/../env/lib.sh"
 env_init
@@ -15,6 +16,7 @@ SNMP_PORT=$(free_port udp)
 snmpd_start "$ENV_DIR" "$SNMP_PORT" || { tap_fail "environment: snmpd"; exit 1; }
 N=50
 snmp_set "$ENV_DIR" 1 gauge 10
+snmp_set "$ENV_DIR" 2 gauge 10
 for i in $(seq 1 $N); do snmp_set "$ENV_DIR" $((100 + i)) gauge 10; done
 
 CONF=$ENV_DIR/itsmd.conf
@@ -39,15 +41,30 @@ CONF=$ENV_DIR/itsmd.conf
 	    snmp-retries 0
 	    use "up"
 	}
+	host "switch" {
+	    address 127.0.0.1
+	    snmp-port $SNMP_PORT
+	    community "public"
+	    snmp-retries 0
+	    parent "router"
+	    probe "up" snmp {
+	        oid value .1.3.6.1.4.1.99999.2
+	        interval 2s
+	        timeout 1s
+	        critical > 90
+	    }
+	}
 	EOF
 	for i in $(seq 1 $N); do
+		parent=router
+		[ $i -gt 40 ] && parent=switch
 		cat <<-EOF
 		host "child$i" {
 		    address 127.0.0.1
 		    snmp-port $SNMP_PORT
 		    community "public"
 		    snmp-retries 0
-		    parent "router"
+		    parent "$parent"
 		    probe "load" snmp {
 		        oid value .1.3.6.1.4.1.99999.$((100 + i))
 		        interval 2s
@@ -61,15 +78,15 @@ CONF=$ENV_DIR/itsmd.conf
 
 q() { psql -XtAqc "$1" 2>/dev/null; }
 open_total() { q "SELECT count(*) FROM incidents WHERE resolved_at IS NULL"; }
-child_rows() { q "SELECT count(*) FROM incidents WHERE host LIKE 'child%'"; }
+child_rows() { q "SELECT count(*) FROM incidents WHERE host LIKE 'child%' OR host = 'switch'"; }
 attached() { q "SELECT count(*) FROM incident_cis c JOIN incidents i ON i.id = c.incident_id
     WHERE i.host = 'router' AND c.detached_at IS NULL"; }
 router_open() { [ "$(q "SELECT count(*) FROM incidents WHERE host = 'router' AND resolved_at IS NULL")" = 1 ]; }
-all_attached() { [ "$(attached)" = $N ]; }
+all_attached() { [ "$(attached)" = $((N + 1)) ]; }
 router_clear() { [ "$(q "SELECT count(*) FROM incidents WHERE host = 'router' AND resolved_at IS NULL")" = 0 ]; }
 two_children() { [ "$(q "SELECT string_agg(host, ',' ORDER BY host) FROM incidents WHERE resolved_at IS NULL")" = "child49,child50" ]; }
 
-tap_check "itsmd -t accepts 51 hosts with parents" "$BUILD/itsmd" -t -c "$CONF"
+tap_check "itsmd -t accepts 52 hosts with parents" "$BUILD/itsmd" -t -c "$CONF"
 itsmd_start "$CONF"
 wait_until 10 test -f "$ENV_DIR/rrd/child50/load/value.rrd"
 sleep 3
@@ -77,21 +94,26 @@ tap_check "no incident while all is well" test "$(open_total)" = 0
 
 # --- the router and every child fail at once
 snmp_set "$ENV_DIR" 1 gauge 99
+snmp_set "$ENV_DIR" 2 gauge 99
 for i in $(seq 1 $N); do snmp_set "$ENV_DIR" $((100 + i)) gauge 99; done
 if wait_until 15 router_open; then tap_ok "the router's incident opens"
 else tap_fail "the router's incident opens" "open: $(q "SELECT host FROM incidents WHERE resolved_at IS NULL")"; fi
-if wait_until 15 all_attached; then tap_ok "all $N children are attached as affected CIs"
-else tap_fail "all $N children are attached as affected CIs" "attached=$(attached)"; fi
+if wait_until 15 all_attached; then tap_ok "the switch and all $N children are attached as affected CIs"
+else tap_fail "the switch and all $N children are attached as affected CIs" "attached=$(attached)"; fi
 sleep 4		# two more polls of everything: nothing may open late
 tap_check "exactly one open incident (the router's)" test "$(open_total)" = 1
-tap_check "no child incident rows at all" test "$(child_rows)" = 0
-tap_check "the router's incident is P1 (impact derived from 50 children, critical)" \
+tap_check "no child or switch incident rows at all" test "$(child_rows)" = 0
+tap_check "a host behind the switch joined the root's incident (router -> switch -> child50)" \
+    test "$(q "SELECT i.host FROM incident_cis c JOIN incidents i ON i.id = c.incident_id
+    WHERE c.host = 'child50' AND c.detached_at IS NULL")" = router
+tap_check "the router's incident is P1 (impact derived from its 41 dependants, critical)" \
     test "$(q "SELECT priority FROM incidents WHERE host = 'router'")" = 1
 tap_check "the log names a child attached to the router's incident" \
     log_has "child[0-9]+/load: critical, attached to the incident of router/up"
 
 # --- the router recovers; two children stay down
 snmp_set "$ENV_DIR" 1 gauge 10
+snmp_set "$ENV_DIR" 2 gauge 10
 for i in $(seq 1 $((N - 2))); do snmp_set "$ENV_DIR" $((100 + i)) gauge 10; done
 if wait_until 10 router_clear; then tap_ok "the router's incident resolves"
 else tap_fail "the router's incident resolves" "$(open_total) open"; fi
@@ -104,6 +126,8 @@ sleep 3
 tap_check "still exactly two open incidents, no others" test "$(open_total)" = 2
 tap_check "the log says why the child opened its own" \
     log_has "child50/load: parent router recovered, still critical: own incident"
+tap_check "no settle decision was raced: no incident row ever for child1..48" \
+    test "$(q "SELECT count(*) FROM incidents WHERE host LIKE 'child%' AND host NOT IN ('child49', 'child50')")" = 0
 itsmd_stop 15
 tap_check "itsmd stops cleanly" test $? = 0
 tap_done
