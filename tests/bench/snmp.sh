@@ -116,6 +116,11 @@ HZ=$(getconf CLK_TCK)
 measure() {
 	local name=$1 pid=$2 log=$3 t0 t1 u0 u1 v0 v1 c0 c1 a0 a1 r0 r1 o0 o1 s0 s1
 	sleep "$WARMUP"
+	if ! env_alive "$RRDCACHED_PID" || ! env_alive "$pid"; then
+		echo "snmp.sh: rrdcached or $name died during the warm-up" >&2
+		tail -n 5 "$ENV_DIR/rrdcached.log" "$log" >&2
+		exit 1
+	fi
 	t0=${EPOCHREALTIME/./}; u0=$(rrdc_updates); v0=$(agent_vars)
 	c0=$(cpu_ticks "$pid"); a0=$(cpu_ticks "${APIDS[@]}"); r0=$(cpu_ticks "$RRDCACHED_PID")
 	o0=$(grep -c "overrun" "$log"); s0=$(grep -cE "silent[0-9]+.*overrun" "$log")
