@@ -12,7 +12,10 @@
 # (see /work/shared/peer-baseline.md for its expected figures).
 set -u
 . "$(dirname "$0")/../env/lib.sh"
-env_init
+# Its own dir (not itsmd-test.*, which test runs may sweep), removed at the end.
+BENCH_DIR=$(mktemp -d /tmp/itsmd-bench.XXXXXX)
+chmod 755 "$BENCH_DIR"
+env_init "$BENCH_DIR"
 SECS=${1:-60}
 PERIOD=60
 
@@ -89,3 +92,4 @@ for i in 1 2 3 4 5; do
 	[ $ms -lt $best ] && best=$ms
 done
 echo "itsmctl graph, one year (52,560 points in the file's archives): best of 5 ${best} ms"
+rm -rf "$BENCH_DIR"
