@@ -969,17 +969,19 @@ http_write(char *data, size_t size, size_t nmemb, void *arg)
 	}
 	st->received += n;
 	if (st->keep_body && n > 0) {
-		if (st->body_len + n > st->body_cap) {
+		/* one byte more than the body, for a NUL: regexec's callers expect one */
+		if (st->body_len + n + 1 > st->body_cap) {
 			size_t cap = st->body_cap ? st->body_cap : 4096;
-			while (cap < st->body_len + n)
+			while (cap < st->body_len + n + 1)
 				cap *= 2;
-			if (cap > st->max_body)
-				cap = st->max_body;
+			if (cap > st->max_body + 1)
+				cap = st->max_body + 1;
 			st->body = xreallocarray(st->body, cap, 1);
 			st->body_cap = cap;
 		}
 		memcpy(st->body + st->body_len, data, n);
 		st->body_len += n;
+		st->body[st->body_len] = '\0';
 	}
 	return n;
 }
@@ -996,6 +998,7 @@ http_header(char *data, size_t size, size_t nmemb, void *arg)
 	const struct http_def	*hd = st->check->def->priv;
 	size_t			 n = size * nmemb, nl = strlen(hd->hdr_name), vlen;
 	const char		*v, *end = data + n;
+	char			*copy;
 	regmatch_t		 m;
 
 	if (n >= 5 && memcmp(data, "HTTP/", 5) == 0) {
@@ -1009,10 +1012,15 @@ http_header(char *data, size_t size, size_t nmemb, void *arg)
 	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
 		end--;
 	vlen = (size_t)(end - v);
+	/* curl's header is not NUL-terminated: match a terminated copy */
+	copy = xmalloc(vlen + 1);
+	memcpy(copy, v, vlen);
+	copy[vlen] = '\0';
 	m.rm_so = 0;
 	m.rm_eo = (regoff_t)vlen;
-	if (regexec(&hd->hdr_re->re, v, 0, &m, REG_STARTEND) == 0)
+	if (regexec(&hd->hdr_re->re, copy, 0, &m, REG_STARTEND) == 0)
 		st->hdr_seen = true;
+	free(copy);
 	return n;
 }
 
@@ -1455,6 +1463,8 @@ http_start(struct check *c)
 	st->max_body = hd->max_body;
 	st->keep_body = hd->contains || hd->not_contains || hd->regex || hd->not_regex;
 	st->body_len = 0;
+	if (st->body != NULL)
+		st->body[0] = '\0';
 	st->hdr_seen = false;
 	if (st->in_multi) {
 		/* The scheduler never does this; be safe rather than leak a run. */

@@ -57,7 +57,7 @@ struct icmp_sock {
 	int		 fd;
 	bool		 raw;		/* raw: IPv4 replies carry the IP header; we set the id */
 	struct event	*ev;
-	char		 why[160];	/* why there is no socket, for run reasons */
+	char		 why[512];	/* why there is no socket, for run reasons */
 };
 
 /*
