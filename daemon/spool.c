@@ -249,6 +249,8 @@ spool_open(const char *dir, uint64_t max_bytes, spool_replay_fn replay, void *ar
 		return -1;
 	}
 	sp.max_bytes = max_bytes;
+	sp.seq = sp.size = 0;
+	sp.stop = sp.full_logged = false;
 	if (fstat(sp.fd, &st) == 0 && st.st_size > 0) {
 		buf = xmalloc((size_t)st.st_size);
 		while (len < (size_t)st.st_size &&

@@ -1,0 +1,178 @@
+/*
+ * test_incident.c: the pure and file-level pieces of incident management:
+ * text made valid UTF-8 for the database, notification kinds, and the
+ * spool (real files in a temp dir): round trip in order, truncation once
+ * committed, a torn tail cut off, the size bound.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "itsmd.h"
+#include "unit.h"
+
+static const struct {
+	const char	*in;
+	const char	*out;
+	const char	*name;
+} utf8[] = {
+	{ "plain ascii", "plain ascii", "ascii kept" },
+	{ "it's \"x\"; DROP TABLE t;--\nnext", "it's \"x\"; DROP TABLE t;--\nnext",
+	    "quotes, SQL and newline kept" },
+	{ "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+	    "valid 2, 3 and 4 byte sequences kept" },
+	{ "a\xff" "b", "a\xef\xbf\xbd" "b", "0xff replaced" },
+	{ "\xc3\x28", "\xef\xbf\xbd(", "bad continuation: lead byte replaced" },
+	{ "\xc0\xaf", "\xef\xbf\xbd\xef\xbf\xbd", "overlong 2-byte refused" },
+	{ "\xe0\x80\xaf", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd", "overlong 3-byte refused" },
+	{ "\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd", "surrogate refused" },
+	{ "\xf4\x90\x80\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd",
+	    "above U+10FFFF refused" },
+	{ "end\xe2\x82", "end\xef\xbf\xbd\xef\xbf\xbd", "truncated sequence at the end" },
+	{ "", "", "empty" },
+};
+
+static const struct {
+	const char	*in;
+	int		 kind;
+} kinds[] = {
+	{ "open", NOTIFY_OPEN }, { "escalate", NOTIFY_ESCALATE },
+	{ "acknowledge", NOTIFY_ACKNOWLEDGE }, { "ack", NOTIFY_ACKNOWLEDGE },
+	{ "resolve", NOTIFY_RESOLVE }, { "opened", -1 }, { "", -1 },
+};
+
+/* What the spool handed back on open. */
+static struct {
+	int	 n;
+	char	*rec[8][4];
+	int	 np[8];
+} got;
+
+static void
+collect(uint64_t seq, char **params, int n, void *arg)
+{
+	(void)seq;
+	(void)arg;
+	if (got.n >= 8)
+		return;
+	got.np[got.n] = n;
+	for (int i = 0; i < n && i < 4; i++)
+		got.rec[got.n][i] = params[i] != NULL ? xstrdup(params[i]) : NULL;
+	got.n++;
+}
+
+static void
+got_reset(void)
+{
+	for (int r = 0; r < got.n; r++)
+		for (int i = 0; i < 4; i++)
+			free(got.rec[r][i]);
+	memset(&got, 0, sizeof(got));
+}
+
+static off_t
+fsize(const char *path)
+{
+	struct stat	st;
+
+	return stat(path, &st) == 0 ? st.st_size : -1;
+}
+
+static bool
+same(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+int
+main(void)
+{
+	char		 dir[] = "/tmp/itsmd-unit-spool.XXXXXX", *path;
+	const char	*r1[3] = { "k1", NULL, "bin\n\"'\xff" };
+	const char	*r2[3] = { "k2", "", "two" };
+	const char	*r3[3] = { "k3", "x", NULL };
+	uint64_t	 s1, s2, s3;
+	int		 fd;
+
+	log_init("test_incident", true, 3);
+	for (size_t i = 0; i < sizeof(utf8) / sizeof(utf8[0]); i++) {
+		char *o = incident_text_clean(utf8[i].in);
+		UNIT_CHECK(strcmp(o, utf8[i].out) == 0, utf8[i].name, "got '%s'", o);
+		free(o);
+	}
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		UNIT_CHECK(notify_kind_parse(kinds[i].in) == kinds[i].kind, kinds[i].in,
+		    "got %d", notify_kind_parse(kinds[i].in));
+
+	if (mkdtemp(dir) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	path = xasprintf("%s/incidents.spool", dir);
+
+	UNIT_CHECK(spool_open(dir, 1 << 20, collect, NULL) == 0 && got.n == 0,
+	    "spool: a new spool replays nothing", "n %d", got.n);
+	s1 = spool_append(r1, 3);
+	s2 = spool_append(r2, 3);
+	s3 = spool_append(r3, 3);
+	UNIT_CHECK(s1 == 1 && s2 == 2 && s3 == 3, "spool: appends are numbered in order",
+	    "%llu %llu %llu", (unsigned long long)s1, (unsigned long long)s2,
+	    (unsigned long long)s3);
+	spool_close();
+	UNIT_CHECK(fsize(path) > 0, "spool: records reach the file", "size %lld",
+	    (long long)fsize(path));
+
+	/* a crash mid-write: half a record at the end */
+	if ((fd = open(path, O_WRONLY | O_APPEND)) != -1) {
+		if (write(fd, "\x49\x53\x50\x31\x40\x00\x00\x00junk", 12) != 12)
+			perror("write");
+		close(fd);
+	}
+	spool_open(dir, 1 << 20, collect, NULL);
+	UNIT_CHECK(got.n == 3, "spool: the records come back after a restart", "n %d", got.n);
+	UNIT_CHECK(got.n == 3 && got.np[0] == 3 && same(got.rec[0][0], "k1") &&
+	    got.rec[0][1] == NULL && same(got.rec[0][2], r1[2]),
+	    "spool: NULL and arbitrary bytes survive", "first record differs");
+	UNIT_CHECK(got.n == 3 && same(got.rec[1][0], "k2") && same(got.rec[1][1], "") &&
+	    same(got.rec[2][0], "k3") && got.rec[2][2] == NULL,
+	    "spool: replayed in the order appended", "order differs");
+	s1 = spool_append(r1, 3);
+	UNIT_CHECK(s1 == 4, "spool: numbering goes on after the replayed records", "seq %llu",
+	    (unsigned long long)s1);
+	spool_committed(3);		/* not the last one: nothing may go */
+	spool_close();
+	got_reset();
+	spool_open(dir, 1 << 20, collect, NULL);
+	UNIT_CHECK(got.n == 4, "spool: a torn tail is cut, a partial commit truncates nothing",
+	    "n %d", got.n);
+	spool_committed(4);
+	spool_close();
+	UNIT_CHECK(fsize(path) == 0, "spool: truncated once everything is committed",
+	    "size %lld", (long long)fsize(path));
+
+	got_reset();
+	spool_open(dir, 4096, collect, NULL);
+	{
+		char		 big[1500];
+		const char	*rb[1] = { big };
+		int		 n = 0;
+
+		memset(big, 'x', sizeof(big) - 1);
+		big[sizeof(big) - 1] = '\0';
+		while (n < 10 && spool_append(rb, 1) != 0)
+			n++;
+		UNIT_CHECK(n == 2, "spool: spool-max-size stops appending", "took %d", n);
+	}
+	spool_close();
+	UNIT_CHECK(fsize(path) <= 4096, "spool: the file stays within its bound", "size %lld",
+	    (long long)fsize(path));
+
+	got_reset();
+	unlink(path);
+	rmdir(dir);
+	free(path);
+	return UNIT_DONE();
+}
