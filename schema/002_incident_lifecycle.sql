@@ -167,8 +167,9 @@ BEGIN
 		    WHERE c.host = p_host AND c.check_name = p_check AND c.detached_at IS NULL
 		    RETURNING c.incident_id INTO par;
 		IF par IS NOT NULL THEN
-			PERFORM itsmd_event(par, w, 'ci-detached', NULL, p_host || '/' || p_check,
-			    p_summary, p_key);
+			INSERT INTO incident_events (incident_id, at, kind, old_value, new_value, text, change_key)
+			VALUES (par, w, 'ci-detached', NULL, p_host || '/' || p_check,
+			    coalesce(p_summary, ''), p_key);
 		END IF;
 		IF inc.id IS NULL THEN
 			incident_id := par;
@@ -176,7 +177,8 @@ BEGIN
 		ELSE
 			UPDATE incidents i SET resolved_at = GREATEST(w, i.opened_at), status = 'resolved',
 			    resolution = p_summary WHERE i.id = inc.id;
-			PERFORM itsmd_event(inc.id, w, 'resolved', inc.severity, 'ok', p_summary, p_key);
+			INSERT INTO incident_events (incident_id, at, kind, old_value, new_value, text, change_key)
+			VALUES (inc.id, w, 'resolved', inc.severity, 'ok', coalesce(p_summary, ''), p_key);
 			incident_id := inc.id;
 			action := 'resolved';
 			notify := 'resolve';
@@ -189,26 +191,30 @@ BEGIN
 		priority := inc.priority;
 		IF w >= inc.last_seen_at THEN
 			IF inc.severity <> p_sev THEN
-				PERFORM itsmd_event(inc.id, w, 'severity', inc.severity, p_sev, p_summary, p_key);
+				INSERT INTO incident_events (incident_id, at, kind, old_value, new_value, text, change_key)
+			VALUES (inc.id, w, 'severity', inc.severity, p_sev, coalesce(p_summary, ''), p_key);
 				IF p_sev = 'critical' THEN
 					notify := 'escalate';
 				END IF;
 			END IF;
 			IF p_priority IS NOT NULL AND p_priority IS DISTINCT FROM inc.priority THEN
-				PERFORM itsmd_event(inc.id, w, 'priority', 'P' || inc.priority,
-				    'P' || p_priority, NULL, p_key);
+				INSERT INTO incident_events (incident_id, at, kind, old_value, new_value, text, change_key)
+			VALUES (inc.id, w, 'priority', 'P' || inc.priority,
+				    'P' || p_priority, '', p_key);
 				IF inc.priority IS NULL OR p_priority < inc.priority THEN
 					notify := 'escalate';
 				END IF;
 				priority := p_priority;
 			END IF;
 			IF inc.flapping <> p_flapping THEN
-				PERFORM itsmd_event(inc.id, w, 'flapping', inc.flapping::text,
+				INSERT INTO incident_events (incident_id, at, kind, old_value, new_value, text, change_key)
+			VALUES (inc.id, w, 'flapping', inc.flapping::text,
 				    p_flapping::text, CASE WHEN p_flapping THEN 'flapping started'
 				    ELSE 'flapping stopped' END, p_key);
 			END IF;
 			IF inc.maintenance <> p_maint THEN
-				PERFORM itsmd_event(inc.id, w, 'maintenance', inc.maintenance::text,
+				INSERT INTO incident_events (incident_id, at, kind, old_value, new_value, text, change_key)
+			VALUES (inc.id, w, 'maintenance', inc.maintenance::text,
 				    p_maint::text, CASE WHEN p_maint THEN 'in maintenance'
 				    ELSE 'maintenance over' END, p_key);
 			END IF;
@@ -229,7 +235,7 @@ BEGIN
 		IF par IS NOT NULL THEN
 			INSERT INTO incident_cis AS c (incident_id, host, check_name, severity, summary,
 			    attached_at)
-			    VALUES (par, p_host, p_check, p_sev, p_summary, w)
+				VALUES (par, p_host, p_check, p_sev, p_summary, w)
 			    ON CONFLICT ON CONSTRAINT incident_cis_pkey DO UPDATE
 			    SET severity = EXCLUDED.severity, summary = EXCLUDED.summary,
 				detached_at = NULL
@@ -238,8 +244,9 @@ BEGIN
 			    AND e.kind = 'ci-attached' AND e.new_value = p_host || '/' || p_check
 			    AND e.at >= (SELECT c.attached_at FROM incident_cis c WHERE c.incident_id = par
 				AND c.host = p_host AND c.check_name = p_check)) THEN
-				PERFORM itsmd_event(par, w, 'ci-attached', NULL, p_host || '/' || p_check,
-				    p_summary, p_key);
+				INSERT INTO incident_events (incident_id, at, kind, old_value, new_value, text, change_key)
+			VALUES (par, w, 'ci-attached', NULL, p_host || '/' || p_check,
+				    coalesce(p_summary, ''), p_key);
 			END IF;
 			incident_id := par;
 			action := 'attached';
@@ -265,16 +272,18 @@ BEGIN
 				    last_seen_at = GREATEST(w, i.last_seen_at), reopened = i.reopened + 1,
 				    acknowledged_at = NULL, acknowledged_by = NULL
 				    WHERE i.id = inc.id;
-				PERFORM itsmd_event(inc.id, w, 'reopened', 'resolved', p_sev, p_summary, p_key);
+				INSERT INTO incident_events (incident_id, at, kind, old_value, new_value, text, change_key)
+			VALUES (inc.id, w, 'reopened', 'resolved', p_sev, coalesce(p_summary, ''), p_key);
 				incident_id := inc.id;
 				action := 'reopened';
 			ELSE
 				INSERT INTO incidents (host, check_name, severity, summary, opened_at,
 				    last_seen_at, priority, flapping, maintenance)
-				    VALUES (p_host, p_check, p_sev, p_summary, w, w, p_priority, p_flapping,
+					VALUES (p_host, p_check, p_sev, p_summary, w, w, p_priority, p_flapping,
 				    false)
 				    RETURNING id INTO incident_id;
-				PERFORM itsmd_event(incident_id, w, 'opened', NULL, p_sev, p_summary, p_key);
+				INSERT INTO incident_events (incident_id, at, kind, old_value, new_value, text, change_key)
+			VALUES (incident_id, w, 'opened', NULL, p_sev, coalesce(p_summary, ''), p_key);
 				action := 'opened';
 
 				-- Problem management: join the open problem, or make one.
@@ -286,7 +295,7 @@ BEGIN
 					    AND i.opened_at >= w - make_interval(secs => p_problem_s);
 					IF n >= p_problem_n THEN
 						INSERT INTO problems (host, check_name, opened_at, summary)
-						    VALUES (p_host, p_check, w, n || ' incidents within ' ||
+							VALUES (p_host, p_check, w, n || ' incidents within ' ||
 						    make_interval(secs => p_problem_s)::text || ': ' || p_summary)
 						    RETURNING id INTO prob;
 						UPDATE incidents i SET problem_id = prob
@@ -297,7 +306,8 @@ BEGIN
 					UPDATE incidents i SET problem_id = prob WHERE i.id = incident_id;
 				END IF;
 				IF prob IS NOT NULL THEN
-					PERFORM itsmd_event(incident_id, w, 'problem', NULL, prob::text, NULL,
+					INSERT INTO incident_events (incident_id, at, kind, old_value, new_value, text, change_key)
+			VALUES (incident_id, w, 'problem', NULL, prob::text, '',
 					    p_key);
 				END IF;
 			END IF;
@@ -309,7 +319,7 @@ BEGIN
 		-- clock_timestamp(): the work done, for latency figures (bench)
 		INSERT INTO incident_changes (change_key, host, check_name, severity, at,
 		    incident_id, action, applied_at)
-		    VALUES (p_key, p_host, p_check, p_sev, w, incident_id, action, clock_timestamp());
+			VALUES (p_key, p_host, p_check, p_sev, w, incident_id, action, clock_timestamp());
 	END IF;
 END
 $$;
