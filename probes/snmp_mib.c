@@ -160,10 +160,6 @@ snmp_mib_dirs(const char *const *dirs, size_t n)
 
 	free(mib_dirs);
 	mib_dirs = NULL;
-	if (mib_loaded) {
-		shutdown_mib();
-		mib_loaded = false;
-	}
 	if (n == 0)
 		return;
 	for (size_t i = 0; i < n; i++)
@@ -174,6 +170,15 @@ snmp_mib_dirs(const char *const *dirs, size_t n)
 		if (i > 0)
 			strcat(mib_dirs, ":");
 		strcat(mib_dirs, dirs[i]);
+	}
+	/*
+	 * The parser is set up once per process (shutdown_mib() leaks what
+	 * netsnmp_init_mib() made): a reload's directories are added to it.
+	 */
+	if (mib_loaded) {
+		netsnmp_set_mib_directory(mib_dirs);
+		for (size_t i = 0; i < n; i++)
+			add_mibdir(dirs[i]);
 	}
 }
 
