@@ -89,6 +89,7 @@ install: all
 	install -m 755 $(BUILD)/itsmctl $(DESTDIR)$(PREFIX)/bin/itsmctl
 	install -m 644 conf/itsmd.conf.example $(DESTDIR)$(SYSCONFDIR)/itsmd.conf.example
 	install -m 644 schema/*.sql $(DESTDIR)$(DATADIR)/schema/
+	install -m 644 conf/templates/*.conf $(DESTDIR)$(DATADIR)/templates/
 	sed -e 's|@SBINDIR@|$(PREFIX)/sbin|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 	    systemd/itsmd.service > $(DESTDIR)$(UNITDIR)/itsmd.service
 	chmod 644 $(DESTDIR)$(UNITDIR)/itsmd.service
