@@ -343,20 +343,26 @@ graph_render(const struct graph_req *rq, unsigned char **img, size_t *len, int *
 		metric_defs(&a, path, rel, 0, true);
 	}
 
+	/* librrd's option parser permutes the argv it gets: give it a copy
+	 * of the pointers, so a.v still holds every string to free. */
+	char *gv[GRAPH_MAX_ARGS];
+	int gn = 0;
+
+	info = NULL;
 	if (rq->rrdcached != NULL) {
 		/* Flush what rrdcached holds for these files first; if it is down,
 		 * draw what is on disk rather than nothing. */
+		memcpy(gv, a.v, (size_t)a.n * sizeof(gv[0]));
 		rrd_clear_error();
-		if ((info = rrd_graph_v(a.n, a.v)) == NULL) {
-			free(a.v[2]);
-			memmove(&a.v[2], &a.v[3], (size_t)(a.n - 3) * sizeof(a.v[0]));
-			a.v[--a.n] = NULL;
-		}
-	} else
-		info = NULL;
-	rrd_clear_error();
-	if (info == NULL)
-		info = rrd_graph_v(a.n, a.v);
+		info = rrd_graph_v(a.n, gv);
+	}
+	if (info == NULL) {
+		for (int x = 0; x < a.n; x++)
+			if (x != 2 || rq->rrdcached == NULL)	/* a.v[2]: --daemon */
+				gv[gn++] = a.v[x];
+		rrd_clear_error();
+		info = rrd_graph_v(gn, gv);
+	}
 	if (info == NULL) {
 		snprintf(why, whylen, "graph failed: %s", rrd_get_error());
 		goto out;
