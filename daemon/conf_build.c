@@ -1890,6 +1890,18 @@ build_host(struct build *b, struct host *h, const struct conf_node *c)
 			    hb.avail_node->args[0]);
 	} else if (h->nprobes > 0)
 		h->avail = h->probes[0];
+	else {
+		/* A host with no probe (a router that is only a parent, say) is
+		 * still watched: ICMP echo is its availability check. */
+		h->own_probes = xreallocarray(h->own_probes, 1, sizeof(*h->own_probes));
+		icmp_availability_def(&h->own_probes[0], "ping", b->cfg->default_interval_ms,
+		    b->cfg->default_timeout_ms, &c->pos);
+		h->nown = 1;
+		h->probes = xreallocarray(h->probes, 1, sizeof(*h->probes));
+		h->probes[0] = &h->own_probes[0];
+		h->nprobes = 1;
+		h->avail = h->probes[0];
+	}
 	free(hb.uses);
 	free(hb.use_nodes);
 }

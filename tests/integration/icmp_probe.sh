@@ -66,6 +66,10 @@ host "far" {
     address $NET.2
     probe "ping" icmp { packets 3 }
 }
+# No probe at all: ICMP echo becomes the host's availability check.
+host "bare" {
+    address $NET.2
+}
 EOF
 tap_check "itsmd -t accepts the icmp configuration" "$BUILD/itsmd" -t -c "$CONF"
 ITSMD_LOG=$ENV_DIR/itsmd.log
@@ -101,6 +105,10 @@ far_row() {
 	    grep -q "no reply to 3 echo requests"
 }
 tap_check "far: an open incident row" wait_until 5 far_row
+bare_lost() { log_has "bare/ping: critical: $NET\\.2: no reply to [0-9]+ echo requests"; }
+tap_check "a host with no probe is pinged by default: critical when it does not answer" \
+    wait_until 8 bare_lost
+tap_check "the default ping check stores its loss in RRD" wait_until 5 loss_is bare 100
 kill -TERM "$ITSMD_PID"
 wait "$ITSMD_PID"
 tap_check "itsmd stops cleanly (exit 0)" test $? = 0
