@@ -35,6 +35,10 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "add a window; opts: --start T --every D -m text" },
 	{ "maintenance", "list", ctl_maintenance_list, "[-a|--all] [--json]", "maintenance windows" },
 	{ "maintenance", "end", ctl_maintenance_end, "ID", "end a maintenance window now" },
+	{ "graph", NULL, ctl_graph, "HOST [METRIC] [--range 1w] [--svg] -o FILE",
+	    "draw a graph from the RRD files (PNG, or SVG)" },
+	{ "capacity", NULL, ctl_capacity, "[--json|--csv] [--all]",
+	    "capacity forecasts, most urgent first" },
 };
 #define NCMDS	(sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))
 
