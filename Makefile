@@ -84,7 +84,7 @@ run: deps
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SYSCONFDIR) \
-	    $(DESTDIR)$(DATADIR)/schema $(DESTDIR)$(UNITDIR)
+	    $(DESTDIR)$(DATADIR)/schema $(DESTDIR)$(DATADIR)/templates $(DESTDIR)$(UNITDIR)
 	install -m 755 $(BUILD)/itsmd $(DESTDIR)$(PREFIX)/sbin/itsmd
 	install -m 755 $(BUILD)/itsmctl $(DESTDIR)$(PREFIX)/bin/itsmctl
 	install -m 644 conf/itsmd.conf.example $(DESTDIR)$(SYSCONFDIR)/itsmd.conf.example
