@@ -13,56 +13,6 @@
 #include "itsmd.h"
 #include "unit.h"
 
-/*
- * conf_error() prints through log_warnx() to stderr; the tests point fd 2
- * at a temporary file for the duration of one build and read it back.
- */
-static FILE	*capture_file;
-static int	 saved_stderr = -1;
-
-static void
-capture_start(void)
-{
-	fflush(stderr);
-	if (capture_file == NULL && (capture_file = tmpfile()) == NULL) {
-		perror("tmpfile");
-		exit(2);
-	}
-	if (ftruncate(fileno(capture_file), 0) == -1) {
-		perror("ftruncate");
-		exit(2);
-	}
-	rewind(capture_file);
-	saved_stderr = dup(2);
-	dup2(fileno(capture_file), 2);
-}
-
-/* The captured lines without log.c's "YYYY-MM-DD HH:MM:SS " prefix. */
-static char *
-capture_end(void)
-{
-	static char	 out[16384];
-	char		 line[2048];
-	size_t		 len = 0, n;
-
-	fflush(stderr);
-	dup2(saved_stderr, 2);
-	close(saved_stderr);
-	rewind(capture_file);
-	out[0] = '\0';
-	while (fgets(line, sizeof(line), capture_file) != NULL) {
-		const char *p = strlen(line) > 20 && line[4] == '-' &&
-		    line[13] == ':' ? line + 20 : line;
-
-		n = strlen(p);
-		if (len + n + 1 > sizeof(out))
-			break;
-		memcpy(out + len, p, n + 1);
-		len += n;
-	}
-	return out;
-}
-
 /* Parses and builds `text` as file "t.conf"; errors land in *errors. */
 static struct config *
 load(const char *text, char **errors)
@@ -71,10 +21,10 @@ load(const char *text, char **errors)
 	struct conf_tree	*tree;
 	struct config		*cfg = NULL;
 
-	capture_start();
+	unit_capture_start();
 	if ((tree = conf_parse_string("t.conf", text, &err)) != NULL)
 		cfg = conf_build(tree, &err);
-	*errors = capture_end();
+	*errors = unit_capture_end();
 	if ((cfg == NULL) != (err.count > 0))
 		printf("# inconsistent: cfg %p with %d errors\n", (void *)cfg,
 		    err.count);
@@ -251,13 +201,13 @@ test_paths(void)
 	struct config		*c = NULL;
 	char			*errs;
 
-	capture_start();
+	unit_capture_start();
 	t = conf_parse_string("/nonexistent/etc/itsmd.conf",
 	    "rrd-dir ./a/../rrd//\nrrdcached \"unix:../run/r.sock\"\npidfile x.pid\n",
 	    &err);
 	if (t != NULL)
 		c = conf_build(t, &err);
-	errs = capture_end();
+	errs = unit_capture_end();
 	UNIT_CHECK(c != NULL && strcmp(c->rrd_dir, "/nonexistent/etc/rrd") == 0 &&
 	    strcmp(c->rrdcached, "unix:/nonexistent/run/r.sock") == 0 &&
 	    strcmp(c->pidfile, "/nonexistent/etc/x.pid") == 0,

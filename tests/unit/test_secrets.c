@@ -15,41 +15,9 @@
 #include "itsmd.h"
 #include "unit.h"
 
-static FILE	*capture_file;
-static int	 saved_stderr = -1;
 static char	 dir[] = "/tmp/itsmd-test-secrets.XXXXXX";
 
-static void
-capture_start(void)
-{
-	fflush(stderr);
-	if (capture_file == NULL && (capture_file = tmpfile()) == NULL) {
-		perror("tmpfile");
-		exit(2);
-	}
-	if (ftruncate(fileno(capture_file), 0) == -1) {
-		perror("ftruncate");
-		exit(2);
-	}
-	rewind(capture_file);
-	saved_stderr = dup(2);
-	dup2(fileno(capture_file), 2);
-}
 
-static char *
-capture_end(void)
-{
-	static char	 out[8192];
-	size_t		 n;
-
-	fflush(stderr);
-	dup2(saved_stderr, 2);
-	close(saved_stderr);
-	rewind(capture_file);
-	n = fread(out, 1, sizeof(out) - 1, capture_file);
-	out[n] = '\0';
-	return out;
-}
 
 static void
 write_file(const char *name, const char *text, mode_t mode)
@@ -139,9 +107,9 @@ main(void)
 		if (c->secrets != NULL)
 			write_file("s.txt", c->secrets, c->mode);
 		write_file("t.conf", c->conf, 0644);
-		capture_start();
+		unit_capture_start();
 		cfg = conf_load(conf, &err);
-		errs = capture_end();
+		errs = unit_capture_end();
 
 		snprintf(name, sizeof(name), "%s: loads or fails as expected", c->name);
 		UNIT_CHECK((cfg != NULL) == (c->community != NULL), name,
@@ -173,9 +141,9 @@ main(void)
 		struct conf_pos		pos = { "x.conf", 1, 1 };
 		const char		*v;
 
-		capture_start();
+		unit_capture_start();
 		v = conf_secret("secret:snmp", &pos, &err);
-		errs = capture_end();
+		errs = unit_capture_end();
 		UNIT_CHECK(v == NULL && err.count == 1, "secrets forgotten after the build",
 		    "got %s", v ? "a value" : errs);
 	}

@@ -14,40 +14,8 @@
 #include "unit.h"
 #include "../../probes/snmp_int.h"
 
-static FILE	*capture_file;
-static int	 saved_stderr = -1;
 
-static void
-capture_start(void)
-{
-	fflush(stderr);
-	if (capture_file == NULL && (capture_file = tmpfile()) == NULL) {
-		perror("tmpfile");
-		exit(2);
-	}
-	if (ftruncate(fileno(capture_file), 0) == -1) {
-		perror("ftruncate");
-		exit(2);
-	}
-	rewind(capture_file);
-	saved_stderr = dup(2);
-	dup2(fileno(capture_file), 2);
-}
 
-static char *
-capture_end(void)
-{
-	static char	 out[8192];
-	size_t		 n;
-
-	fflush(stderr);
-	dup2(saved_stderr, 2);
-	close(saved_stderr);
-	rewind(capture_file);
-	n = fread(out, 1, sizeof(out) - 1, capture_file);
-	out[n] = '\0';
-	return out;
-}
 
 #define PROBE	" probe p snmp { oid 1.3.6.1.2.1.1.3.0 }\n"
 
@@ -186,10 +154,10 @@ test_probes(const char *mibdir)
 			text = xasprintf("\ntemplate x { probe p snmp { %s } }\n",
 			    probe_cases[i].probe);
 		}
-		capture_start();
+		unit_capture_start();
 		if ((t = conf_parse_string("t.conf", text, &err)) != NULL)
 			cfg = conf_build(t, &err);
-		errs = capture_end();
+		errs = unit_capture_end();
 		snprintf(name, sizeof(name), "%s: builds or fails", probe_cases[i].name);
 		UNIT_CHECK((cfg != NULL) == (probe_cases[i].oid != NULL), name,
 		    "errors: %s", errs);
@@ -231,12 +199,12 @@ test_filters(void)
 	struct config		*cfg = NULL;
 	char			*errs;
 
-	capture_start();
+	unit_capture_start();
 	if ((t = conf_parse_string("t.conf", "template x { probe p snmp { label ifName; "
 	    "column a ifInErrors; include-rows \"^eth\"; include-rows \"^lo$\"; "
 	    "exclude-rows \"\\\\.\" } }\n", &err)) != NULL)
 		cfg = conf_build(t, &err);
-	errs = capture_end();
+	errs = unit_capture_end();
 	UNIT_CHECK(cfg != NULL, "filter conf builds", "%s", errs);
 	if (cfg == NULL)
 		return;
@@ -281,10 +249,10 @@ main(void)
 		const struct snmp_auth	*a;
 		char			*errs, name[160];
 
-		capture_start();
+		unit_capture_start();
 		if ((t = conf_parse_string("t.conf", cases[i].conf, &err)) != NULL)
 			cfg = conf_build(t, &err);
-		errs = capture_end();
+		errs = unit_capture_end();
 		snprintf(name, sizeof(name), "%s: builds or fails", cases[i].name);
 		UNIT_CHECK((cfg != NULL) == (cases[i].level != 0), name, "errors: %s", errs);
 		if (cfg != NULL && cases[i].level != 0) {
