@@ -402,6 +402,8 @@ struct probe_ops {
 /* probe.c: the table of probe kinds. */
 const struct probe_ops	*probe_lookup(const char *name);
 const struct probe_ops	*probe_kind(size_t i);	/* the i-th kind; NULL past the end */
+int			 probe_key_check(const struct conf_node *, bool multi, size_t min,
+			    size_t max, bool *have, struct conf_pos *seen, struct conf_err *);
 int			 probe_init_all(struct event_base *);
 void			 probe_shutdown_all(void);
 extern const struct probe_ops snmp_probe_ops;

@@ -668,27 +668,9 @@ http_parse(struct probe_def *def, const struct conf_node *n, struct conf_err *er
 		return 1;
 	k = &http_keys[i];
 	hd = http_def_get(def);
-	if (n->block) {
-		conf_error(err, &n->pos, "'%s' does not take a block", n->name);
+	if (probe_key_check(n, k->multi, k->minargs, k->maxargs, &hd->have[i], &hd->seen[i],
+	    err) == -1)
 		return -1;
-	}
-	if (hd->have[i] && !k->multi) {
-		conf_error(err, &n->pos, "duplicate key '%s' (first at %s:%d:%d)", n->name,
-		    hd->seen[i].file, hd->seen[i].line, hd->seen[i].col);
-		return -1;
-	}
-	/* given, even if badly: finish must not also call it missing */
-	hd->have[i] = true;
-	hd->seen[i] = n->pos;
-	if (n->nargs < k->minargs || n->nargs > k->maxargs) {
-		if (k->minargs == k->maxargs)
-			conf_error(err, &n->pos, "'%s' takes %zu argument%s, got %zu", n->name,
-			    k->minargs, k->minargs == 1 ? "" : "s", n->nargs);
-		else
-			conf_error(err, &n->pos, "'%s' takes %zu to %zu arguments, got %zu",
-			    n->name, k->minargs, k->maxargs, n->nargs);
-		return -1;
-	}
 	return k->set(hd, n, err);
 }
 

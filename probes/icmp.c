@@ -179,18 +179,8 @@ icmp_parse(struct probe_def *def, const struct conf_node *n, struct conf_err *er
 	if (i == IK__COUNT)
 		return 1;
 	id = icmp_def_get(def);
-	if (id->have[i]) {
-		conf_error(err, &n->pos, "duplicate key '%s' (first at %s:%d:%d)", n->name,
-		    id->seen[i].file, id->seen[i].line, id->seen[i].col);
+	if (probe_key_check(n, false, 1, 1, &id->have[i], &id->seen[i], err) == -1)
 		return -1;
-	}
-	/* given, even if badly: finish must not also call it missing */
-	id->have[i] = true;
-	id->seen[i] = n->pos;
-	if (n->nargs != 1) {
-		conf_error(err, &n->pos, "'%s' takes one argument, got %zu", n->name, n->nargs);
-		return -1;
-	}
 	return icmp_keys[i].set(id, n, err);
 }
 

@@ -29,6 +29,38 @@ probe_kind(size_t i)
 	return i < NKINDS ? probe_kinds[i] : NULL;
 }
 
+/*
+ * What every probe kind's own keys share: no block, given once unless the
+ * key may repeat, and between min and max arguments, worded like
+ * conf_build's keys.  The key counts as given even when it is wrong, so
+ * finish() does not also call it missing.  0, or -1 with the error said.
+ */
+int
+probe_key_check(const struct conf_node *n, bool multi, size_t min, size_t max,
+    bool *have, struct conf_pos *seen, struct conf_err *err)
+{
+	if (n->block) {
+		conf_error(err, &n->pos, "'%s' does not take a block", n->name);
+		return -1;
+	}
+	if (*have && !multi) {
+		conf_error(err, &n->pos, "duplicate key '%s' (first at %s:%d:%d)", n->name,
+		    seen->file, seen->line, seen->col);
+		return -1;
+	}
+	*have = true;
+	*seen = n->pos;
+	if (n->nargs >= min && n->nargs <= max)
+		return 0;
+	if (min == max)
+		conf_error(err, &n->pos, "'%s' takes %zu argument%s (got %zu)", n->name, min,
+		    min == 1 ? "" : "s", n->nargs);
+	else
+		conf_error(err, &n->pos, "'%s' takes %zu to %zu arguments (got %zu)", n->name,
+		    min, max, n->nargs);
+	return -1;
+}
+
 int
 probe_init_all(struct event_base *base)
 {

@@ -144,18 +144,8 @@ tcp_parse(struct probe_def *def, const struct conf_node *n, struct conf_err *err
 	if (i == TK__COUNT)
 		return 1;
 	td = tcp_def_get(def);
-	if (td->have[i]) {
-		conf_error(err, &n->pos, "duplicate key '%s' (first at %s:%d:%d)", n->name,
-		    td->seen[i].file, td->seen[i].line, td->seen[i].col);
+	if (probe_key_check(n, false, 1, 1, &td->have[i], &td->seen[i], err) == -1)
 		return -1;
-	}
-	/* given, even if badly: finish must not also call it missing */
-	td->have[i] = true;
-	td->seen[i] = n->pos;
-	if (n->nargs != 1) {
-		conf_error(err, &n->pos, "'%s' takes one argument, got %zu", n->name, n->nargs);
-		return -1;
-	}
 	return tcp_keys[i].set(td, n, err);
 }
 

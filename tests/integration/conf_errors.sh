@@ -166,6 +166,21 @@ else
 	ok "secret never printed"
 fi
 
+# Every probe kind's own keys go through one check (probe_key_check):
+# the same wording as the conf's own keys, whatever the kind.
+mk probe-keys <<'XEOF'
+host "h" {
+ address 127.0.0.1
+ probe "t" tcp { port 22; port 23 }
+ probe "i" icmp { packets 1 2 }
+ probe "w" http { url "http://127.0.0.1/" "x" }
+}
+XEOF
+bad probe-keys \
+    "$T/probe-keys.conf:3:27: duplicate key 'port' (first at $T/probe-keys.conf:3:18)" \
+    "$T/probe-keys.conf:4:19: 'packets' takes 1 argument (got 2)" \
+    "$T/probe-keys.conf:5:19: 'url' takes 1 argument (got 2)"
+
 truncate -s 17M "$T/too-large.conf"
 bad too-large "'$T/too-large.conf' is larger than 16 MiB"
 
