@@ -236,6 +236,20 @@ get_duration(struct build *b, const struct conf_node *c, uint64_t *ms)
 	return true;
 }
 
+/* A duration that paces work (an interval): at least MIN_INTERVAL_MS. */
+static bool
+get_interval(struct build *b, const struct conf_node *c, uint64_t *ms)
+{
+	if (!get_duration(b, c, ms))
+		return false;
+	if (*ms < MIN_INTERVAL_MS) {
+		conf_error(b->err, &c->argpos[0], "bad duration '%s' for '%s': "
+		    "must be at least 1s", c->args[0], c->name);
+		return false;
+	}
+	return true;
+}
+
 static bool
 get_int(struct build *b, const struct conf_node *c, long min, long max,
     long *v)
@@ -476,13 +490,8 @@ g_interval(struct build *b, void *obj, const struct conf_node *c)
 	struct config	*cfg = obj;
 	uint64_t	 ms;
 
-	if (!get_duration(b, c, &ms))
+	if (!get_interval(b, c, &ms))
 		return;
-	if (ms < MIN_INTERVAL_MS) {
-		conf_error(b->err, &c->argpos[0], "bad duration '%s' for "
-		    "'interval': must be at least 1s", c->args[0]);
-		return;
-	}
 	cfg->default_interval_ms = ms;
 	b->interval_node = c;
 }
@@ -605,13 +614,8 @@ g_capacity_time(struct build *b, void *obj, const struct conf_node *c)
 	struct config	*cfg = obj;
 	uint64_t	 ms;
 
-	if (!get_duration(b, c, &ms))
+	if (!get_interval(b, c, &ms))
 		return;
-	if (ms < 1000) {
-		conf_error(b->err, &c->argpos[0], "bad duration '%s' for '%s': "
-		    "must be at least 1s", c->args[0], c->name);
-		return;
-	}
 	if (strcmp(c->name, "capacity-every") == 0)
 		cfg->capacity_every_ms = ms;
 	else if (strcmp(c->name, "capacity-window") == 0)
@@ -1011,13 +1015,8 @@ p_interval(struct build *b, void *obj, const struct conf_node *c)
 	struct probe_build	*pb = obj;
 	uint64_t		 ms;
 
-	if (!get_duration(b, c, &ms))
+	if (!get_interval(b, c, &ms))
 		return;
-	if (ms < MIN_INTERVAL_MS) {
-		conf_error(b->err, &c->argpos[0], "bad duration '%s' for "
-		    "'interval': must be at least 1s", c->args[0]);
-		return;
-	}
 	pb->def->interval_ms = ms;
 	pb->interval_node = c;
 }
@@ -1171,13 +1170,8 @@ p_retry_interval(struct build *b, void *obj, const struct conf_node *c)
 	struct probe_build	*pb = obj;
 	uint64_t		 ms;
 
-	if (!get_duration(b, c, &ms))
+	if (!get_interval(b, c, &ms))
 		return;
-	if (ms < MIN_INTERVAL_MS) {
-		conf_error(b->err, &c->argpos[0], "bad duration '%s' for "
-		    "'retry-interval': must be at least 1s", c->args[0]);
-		return;
-	}
 	pb->def->retry_ms = ms;
 }
 
