@@ -1,0 +1,443 @@
+-- 004_sla.sql: availability accounting and service-level reports.  The
+-- daemon journals every state change of a service or host as an interval
+-- (itsmd_avail) and upserts its SLA definitions (itsmd_sla_define); all the
+-- arithmetic (service hours in the SLA's time zone, downtime, error budget,
+-- burn rate, MTTR/MTBF) is here, so itsmctl, the HTTP API and the daemon's
+-- evaluation loop get the same figures from one place.
+
+-- One row per interval of one state.  Per subject the intervals never
+-- overlap and at most one is open (ended_at NULL); itsmd_avail keeps both.
+CREATE TABLE availability (
+	id		bigserial PRIMARY KEY,
+	kind		text NOT NULL CHECK (kind IN ('service', 'host')),
+	subject		text NOT NULL,
+	state		text NOT NULL
+			CHECK (state IN ('ok', 'warning', 'critical', 'unknown')),
+	maintenance	bool NOT NULL DEFAULT false,
+	started_at	timestamptz NOT NULL,
+	ended_at	timestamptz NULL CHECK (ended_at >= started_at),
+	change_key	text NOT NULL UNIQUE
+);
+-- Reports read a subject's rows by start time: the rows starting in the
+-- period, plus the one before it (which is the only one that can cover the
+-- period's start, since intervals never overlap).
+CREATE INDEX availability_subject ON availability (kind, subject, started_at, id);
+CREATE UNIQUE INDEX availability_one_open
+	ON availability (kind, subject) WHERE ended_at IS NULL;
+
+-- An SLA as the conf defines it; the daemon upserts it at start and reload.
+CREATE TABLE sla (
+	name		text PRIMARY KEY,
+	service		text NOT NULL,
+	target		double precision NOT NULL CHECK (target > 0 AND target < 100),
+	period		text NOT NULL
+			CHECK (period IN ('day', 'week', 'month', 'quarter', 'year')),
+	tz		text NOT NULL DEFAULT 'UTC',
+	hours		text NOT NULL DEFAULT '',	-- as given; '' = 24x7
+	holidays	date[] NOT NULL DEFAULT '{}',
+	down		text[] NOT NULL DEFAULT '{critical}',
+	maintenance	text NOT NULL DEFAULT 'exclude'
+			CHECK (maintenance IN ('exclude', 'up')),
+	impact		int NOT NULL DEFAULT 2,
+	updated_at	timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX sla_service ON sla (service);
+
+-- The service-hours windows of an SLA, parsed from sla.hours: on ISO
+-- weekday dow (1 = Monday), local time starts..ends; ends <= starts runs
+-- past midnight into the next day.
+CREATE TABLE sla_hours (
+	sla		text NOT NULL REFERENCES sla (name) ON DELETE CASCADE
+			ON UPDATE CASCADE,
+	dow		int NOT NULL CHECK (dow BETWEEN 1 AND 7),
+	starts		time NOT NULL,
+	ends		time NOT NULL
+);
+CREATE INDEX sla_hours_sla ON sla_hours (sla);
+
+-- ---------------------------------------------------------------- journal
+-- Idempotent on p_key: a replay (spool, lost connection) finds the key and
+-- does nothing.  A change equal to the open interval is a no-op; one older
+-- than the open interval's start is clamped to it, so intervals never
+-- overlap whatever order replays arrive in.
+CREATE FUNCTION itsmd_avail(p_key text, p_kind text, p_subject text, p_state text,
+    p_maintenance bool, p_at_ms bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+	v_at	timestamptz := 'epoch'::timestamptz + p_at_ms * interval '1 millisecond';
+	v_open	availability%ROWTYPE;
+	v_last	timestamptz;
+BEGIN
+	-- Two sessions changing one subject would both see the same open row.
+	PERFORM pg_advisory_xact_lock(hashtextextended(p_kind || '/' || p_subject, 7));
+	PERFORM 1 FROM availability WHERE change_key = p_key;
+	IF FOUND THEN
+		RETURN;
+	END IF;
+	SELECT * INTO v_open FROM availability
+	    WHERE kind = p_kind AND subject = p_subject AND ended_at IS NULL FOR UPDATE;
+	IF FOUND THEN
+		IF v_open.state = p_state AND v_open.maintenance = p_maintenance THEN
+			RETURN;
+		END IF;
+		v_at := greatest(v_at, v_open.started_at);
+		UPDATE availability SET ended_at = v_at WHERE id = v_open.id;
+	ELSE
+		SELECT max(ended_at) INTO v_last FROM availability
+		    WHERE kind = p_kind AND subject = p_subject;
+		IF v_last IS NOT NULL THEN
+			v_at := greatest(v_at, v_last);
+		END IF;
+	END IF;
+	INSERT INTO availability (kind, subject, state, maintenance, started_at, change_key)
+	    VALUES (p_kind, p_subject, p_state, p_maintenance, v_at, p_key);
+END $$;
+
+-- ------------------------------------------------------------ definitions
+-- 'mon' .. 'sun' to ISO weekday numbers.
+CREATE FUNCTION sla_dow(p text) RETURNS int
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+	v int := array_position(ARRAY['mon','tue','wed','thu','fri','sat','sun'],
+	    lower(btrim(p)));
+BEGIN
+	IF v IS NULL THEN
+		RAISE EXCEPTION 'service hours: "%" is not a day (mon .. sun)', p;
+	END IF;
+	RETURN v;
+END $$;
+
+-- Upsert one SLA.  p_hours: '' (24x7) or comma-separated items, each
+-- "DAYS HH:MM-HH:MM [HH:MM-HH:MM ...]" where DAYS is mon, mon-fri, or
+-- daily; p_holidays: comma-separated YYYY-MM-DD; p_down: 'critical' or
+-- 'critical,warning'.
+CREATE FUNCTION itsmd_sla_define(p_name text, p_service text, p_target float8,
+    p_period text, p_tz text, p_hours text, p_holidays text, p_down text,
+    p_maintenance text, p_impact int) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+	v_item	text;
+	v_words	text[];
+	v_from	int;
+	v_to	int;
+	v_tz	text := coalesce(nullif(btrim(p_tz), ''), 'UTC');
+BEGIN
+	-- An unknown zone raises here, naming it, before anything is written.
+	PERFORM now() AT TIME ZONE v_tz;
+	INSERT INTO sla AS s (name, service, target, period, tz, hours, holidays, down,
+	    maintenance, impact, updated_at)
+	VALUES (p_name, p_service, p_target, p_period, v_tz, coalesce(p_hours, ''),
+	    coalesce((SELECT array_agg(btrim(h)::date ORDER BY btrim(h)::date)
+		FROM unnest(string_to_array(p_holidays, ',')) h WHERE btrim(h) <> ''), '{}'),
+	    coalesce((SELECT array_agg(lower(btrim(d)))
+		FROM unnest(string_to_array(p_down, ',')) d WHERE btrim(d) <> ''),
+		'{critical}'),
+	    coalesce(nullif(p_maintenance, ''), 'exclude'), coalesce(p_impact, 2), now())
+	ON CONFLICT (name) DO UPDATE SET service = excluded.service,
+	    target = excluded.target, period = excluded.period, tz = excluded.tz,
+	    hours = excluded.hours, holidays = excluded.holidays, down = excluded.down,
+	    maintenance = excluded.maintenance, impact = excluded.impact,
+	    updated_at = excluded.updated_at;
+
+	DELETE FROM sla_hours WHERE sla = p_name;
+	FOREACH v_item IN ARRAY coalesce(string_to_array(p_hours, ','), '{}') LOOP
+		v_words := regexp_split_to_array(btrim(v_item), '\s+');
+		CONTINUE WHEN v_words = '{""}';
+		IF array_length(v_words, 1) < 2 THEN
+			RAISE EXCEPTION 'service hours "%": want DAYS HH:MM-HH:MM', v_item;
+		END IF;
+		IF lower(v_words[1]) IN ('daily', 'all', 'mon-sun') THEN
+			v_from := 1;
+			v_to := 7;
+		ELSIF position('-' IN v_words[1]) > 0 THEN
+			v_from := sla_dow(split_part(v_words[1], '-', 1));
+			v_to := sla_dow(split_part(v_words[1], '-', 2));
+		ELSE
+			v_from := sla_dow(v_words[1]);
+			v_to := v_from;
+		END IF;
+		-- fri-mon wraps round the week.
+		INSERT INTO sla_hours (sla, dow, starts, ends)
+		SELECT p_name, 1 + (d - 1) % 7, split_part(w, '-', 1)::time,
+		    split_part(w, '-', 2)::time
+		FROM generate_series(v_from, CASE WHEN v_to < v_from THEN v_to + 7
+		    ELSE v_to END) d, unnest(v_words[2:]) w;
+	END LOOP;
+END $$;
+
+-- ------------------------------------------------------------- arithmetic
+-- Seconds covered by a multirange (its pieces never overlap).
+CREATE FUNCTION sla_seconds(p tstzmultirange) RETURNS float8
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+	SELECT coalesce(sum(extract(epoch FROM upper(r) - lower(r))), 0)::float8
+	FROM unnest(p) r
+$$;
+
+-- The calendar period of the SLA's kind containing p_at, in its time zone
+-- (weeks are ISO weeks, from Monday 00:00 local).
+CREATE FUNCTION sla_period(p_name text, p_at timestamptz) RETURNS tstzrange
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	v_sla	sla%ROWTYPE;
+	v_lo	timestamp;
+BEGIN
+	SELECT * INTO v_sla FROM sla WHERE name = p_name;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'no SLA named "%"', p_name;
+	END IF;
+	v_lo := date_trunc(v_sla.period, p_at AT TIME ZONE v_sla.tz);
+	RETURN tstzrange(v_lo AT TIME ZONE v_sla.tz,
+	    (v_lo + ('1 ' || v_sla.period)::interval) AT TIME ZONE v_sla.tz, '[)');
+END $$;
+
+-- A period as people write it, in the SLA's time zone: 2026 (year),
+-- 2026-Q4, 2026-11 (month), 2026-W48 (ISO week), 2026-11-26 (day), or ''
+-- / 'current' for the SLA's current period and 'previous' for the one
+-- before.
+CREATE FUNCTION sla_period_parse(p_name text, p_spec text) RETURNS tstzrange
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	v_tz	text;
+	v_lo	timestamp;
+	v_len	interval;
+	v_cur	tstzrange;
+	v_spec	text := lower(btrim(coalesce(p_spec, '')));
+	m	text[];
+BEGIN
+	SELECT tz INTO v_tz FROM sla WHERE name = p_name;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'no SLA named "%"', p_name;
+	END IF;
+	IF v_spec IN ('', 'current') THEN
+		RETURN sla_period(p_name, now());
+	ELSIF v_spec = 'previous' THEN
+		v_cur := sla_period(p_name, now());
+		RETURN sla_period(p_name, lower(v_cur) - interval '1 microsecond');
+	ELSIF v_spec ~ '^\d{4}$' THEN
+		v_lo := make_timestamp(v_spec::int, 1, 1, 0, 0, 0);
+		v_len := interval '1 year';
+	ELSIF v_spec ~ '^\d{4}-q[1-4]$' THEN
+		m := regexp_match(v_spec, '^(\d{4})-q([1-4])$');
+		v_lo := make_timestamp(m[1]::int, 3 * m[2]::int - 2, 1, 0, 0, 0);
+		v_len := interval '3 months';
+	ELSIF v_spec ~ '^\d{4}-w\d{1,2}$' THEN
+		m := regexp_match(v_spec, '^(\d{4})-w(\d{1,2})$');
+		-- ISO week 1 holds 4 January; weeks start on Monday.
+		v_lo := date_trunc('week', make_timestamp(m[1]::int, 1, 4, 0, 0, 0)) +
+		    (m[2]::int - 1) * interval '1 week';
+		IF m[2]::int < 1 OR extract(isoyear FROM v_lo) <> m[1]::int THEN
+			RAISE EXCEPTION 'period "%": % has no week %', p_spec, m[1], m[2];
+		END IF;
+		v_len := interval '1 week';
+	ELSIF v_spec ~ '^\d{4}-\d{2}$' THEN
+		v_lo := make_timestamp(split_part(v_spec, '-', 1)::int,
+		    split_part(v_spec, '-', 2)::int, 1, 0, 0, 0);
+		v_len := interval '1 month';
+	ELSIF v_spec ~ '^\d{4}-\d{2}-\d{2}$' THEN
+		v_lo := v_spec::date::timestamp;
+		v_len := interval '1 day';
+	ELSE
+		RAISE EXCEPTION 'period "%": want YYYY, YYYY-Qn, YYYY-MM, YYYY-Www, YYYY-MM-DD, current or previous', p_spec;
+	END IF;
+	RETURN tstzrange(v_lo AT TIME ZONE v_tz, (v_lo + v_len) AT TIME ZONE v_tz, '[)');
+EXCEPTION
+	WHEN datetime_field_overflow OR invalid_datetime_format THEN
+		RAISE EXCEPTION 'period "%": not a date', p_spec;
+END $$;
+
+-- The SLA's service-hours time within [p_from, p_to): the period itself for
+-- 24x7, else the hours windows built per local day as (date + time) AT TIME
+-- ZONE tz, so a window stays 08:00-18:00 local across DST and a DST day is
+-- 23 or 25 hours long; holidays (whole local dates) are taken out.
+CREATE FUNCTION sla_hours_in(p_name text, p_from timestamptz, p_to timestamptz)
+RETURNS tstzmultirange
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	v_sla	sla%ROWTYPE;
+	v_all	tstzmultirange := tstzmultirange(tstzrange(p_from, p_to, '[)'));
+	v_win	tstzmultirange;
+BEGIN
+	SELECT * INTO v_sla FROM sla WHERE name = p_name;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'no SLA named "%"', p_name;
+	END IF;
+	IF p_to <= p_from THEN
+		RETURN '{}'::tstzmultirange;
+	END IF;
+	IF v_sla.hours = '' AND cardinality(v_sla.holidays) = 0 THEN
+		RETURN v_all;
+	END IF;
+	-- From the local day before p_from: a window past midnight reaches in.
+	WITH days AS (
+		SELECT d::date AS d FROM generate_series(
+		    ((p_from AT TIME ZONE v_sla.tz)::date - 1)::timestamp,
+		    (p_to AT TIME ZONE v_sla.tz)::date::timestamp, interval '1 day') d
+	)
+	SELECT coalesce(range_agg(w), '{}') INTO v_win FROM (
+		SELECT tstzrange((d + h.starts) AT TIME ZONE v_sla.tz,
+		    (d + h.ends + CASE WHEN h.ends <= h.starts THEN interval '1 day'
+			ELSE interval '0' END) AT TIME ZONE v_sla.tz, '[)') AS w
+		FROM days JOIN sla_hours h ON h.sla = p_name
+		    AND h.dow = extract(isodow FROM days.d)
+		WHERE v_sla.hours <> ''
+		UNION ALL
+		SELECT tstzrange(d::timestamp AT TIME ZONE v_sla.tz,
+		    (d + 1)::timestamp AT TIME ZONE v_sla.tz, '[)')
+		FROM days WHERE v_sla.hours = ''
+	) x;
+	IF cardinality(v_sla.holidays) > 0 THEN
+		v_win := v_win - coalesce((SELECT range_agg(tstzrange(
+		    h::timestamp AT TIME ZONE v_sla.tz,
+		    (h + 1)::timestamp AT TIME ZONE v_sla.tz, '[)'))
+		    FROM unnest(v_sla.holidays) h), '{}');
+	END IF;
+	RETURN v_win * v_all;
+END $$;
+
+-- The figures of one SLA over [p_from, p_to), with p_now as "now": time
+-- after it, and before the service's first row, has no data and is not
+-- counted.  Within service hours each interval is down (its state in the
+-- SLA's down set), unknown (reported, never counted as up or down),
+-- maintenance (excluded from counted time, or counted as up, by the SLA's
+-- policy) or up.  An incident is a down episode (adjacent down rows merged)
+-- that starts in the period and has service-hours downtime in it; MTTR is
+-- the mean service-hours downtime of those, MTBF the service-hours up time
+-- divided by their number.
+CREATE FUNCTION sla_figures(p_name text, p_from timestamptz, p_to timestamptz,
+    p_now timestamptz)
+RETURNS TABLE (name text, service text, target float8, achieved_pct float8,
+    counted_s float8, up_s float8, down_s float8, unknown_s float8,
+    maintenance_s float8, budget_s float8, budget_left_s float8, incidents int,
+    mttr_s float8, mtbf_s float8, maintenance_policy text)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	v_sla	sla%ROWTYPE;
+	v_to	timestamptz := least(p_to, p_now);
+	v_h	tstzmultirange;
+	v_down	tstzmultirange;
+	v_up	tstzmultirange;
+	v_unk	tstzmultirange;
+	v_mnt	tstzmultirange;
+	v_eps	tstzmultirange;
+	v_n	int;
+	v_mttr	float8;
+BEGIN
+	SELECT * INTO v_sla FROM sla s WHERE s.name = p_name;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'no SLA named "%"', p_name;
+	END IF;
+	v_to := greatest(v_to, p_from);
+	v_h := sla_hours_in(p_name, p_from, v_to);
+	WITH rows AS (
+		-- The rows starting in the period, and the one before it: the
+		-- only one that can cover its start.
+		SELECT a.state, a.maintenance, a.started_at,
+		    least(greatest(coalesce(a.ended_at, p_now), a.started_at), v_to) AS ended
+		FROM availability a
+		WHERE a.kind = 'service' AND a.subject = v_sla.service
+		    AND a.started_at >= p_from AND a.started_at < v_to
+		UNION ALL (
+		SELECT a.state, a.maintenance, a.started_at,
+		    least(greatest(coalesce(a.ended_at, p_now), a.started_at), v_to)
+		FROM availability a
+		WHERE a.kind = 'service' AND a.subject = v_sla.service
+		    AND a.started_at < p_from
+		ORDER BY a.started_at DESC, a.id DESC LIMIT 1)
+	), classed AS (
+		SELECT CASE WHEN r.maintenance THEN 'm'
+		    WHEN r.state = ANY (v_sla.down) THEN 'd'
+		    WHEN r.state = 'unknown' THEN 'u' ELSE 'o' END AS cls,
+		    tstzrange(r.started_at, greatest(r.ended, r.started_at), '[)') AS whole
+		FROM rows r
+	)
+	SELECT coalesce(range_agg(c.whole) FILTER (WHERE c.cls = 'd'), '{}'),
+	    coalesce(range_agg(c.whole) FILTER (WHERE c.cls = 'o'), '{}'),
+	    coalesce(range_agg(c.whole) FILTER (WHERE c.cls = 'u'), '{}'),
+	    coalesce(range_agg(c.whole) FILTER (WHERE c.cls = 'm'), '{}')
+	INTO v_eps, v_up, v_unk, v_mnt
+	FROM classed c;
+	-- v_h lies within [p_from, v_to), so these are the in-period figures.
+	v_down := v_eps * v_h;
+	v_up := v_up * v_h;
+	v_unk := v_unk * v_h;
+	v_mnt := v_mnt * v_h;
+	SELECT count(*), avg(x.s) INTO v_n, v_mttr FROM (
+		SELECT sla_seconds(tstzmultirange(e) * v_h) AS s
+		FROM unnest(v_eps) e WHERE lower(e) >= p_from) x
+	WHERE x.s > 0;
+
+	name := v_sla.name;
+	service := v_sla.service;
+	target := v_sla.target;
+	maintenance_policy := v_sla.maintenance;
+	down_s := sla_seconds(v_down);
+	up_s := sla_seconds(v_up);
+	unknown_s := sla_seconds(v_unk);
+	maintenance_s := sla_seconds(v_mnt);
+	IF v_sla.maintenance = 'up' THEN
+		up_s := up_s + maintenance_s;
+	END IF;
+	counted_s := up_s + down_s;
+	achieved_pct := CASE WHEN counted_s > 0 THEN up_s / counted_s * 100 ELSE 100 END;
+	budget_s := counted_s * (1 - v_sla.target / 100);
+	budget_left_s := budget_s - down_s;
+	incidents := v_n;
+	mttr_s := v_mttr;
+	mtbf_s := CASE WHEN v_n > 0 THEN up_s / v_n END;
+	RETURN NEXT;
+END $$;
+
+-- The contract's report: [p_from, p_to) clamped to now.
+CREATE FUNCTION sla_report(p_name text, p_from timestamptz, p_to timestamptz)
+RETURNS TABLE (name text, service text, target float8, achieved_pct float8,
+    counted_s float8, up_s float8, down_s float8, unknown_s float8,
+    maintenance_s float8, budget_s float8, budget_left_s float8, incidents int,
+    mttr_s float8, mtbf_s float8, maintenance_policy text)
+LANGUAGE sql STABLE AS $$
+	SELECT * FROM sla_figures(p_name, p_from, p_to, now())
+$$;
+
+-- How fast the budget burns: the down fraction of the counted service-hours
+-- time in [p_at - window, p_at], over the fraction the target allows.
+-- 1 spends the budget exactly by the end of the period; 0 without data.
+CREATE FUNCTION sla_burn(p_name text, p_at timestamptz, p_window_s float8)
+RETURNS float8
+LANGUAGE sql STABLE AS $$
+	SELECT CASE WHEN f.counted_s > 0
+	    THEN f.down_s / f.counted_s / (1 - f.target / 100) ELSE 0 END
+	FROM sla_figures(p_name, p_at - p_window_s * interval '1 second', p_at,
+	    least(p_at, now())) f
+$$;
+
+-- Every SLA (or those of one service, or one by name) for a period as
+-- people write it (see sla_period_parse): what `itsmctl sla` and GET /sla
+-- print, so both show the same figures.
+CREATE FUNCTION sla_reports(p_period text, p_service text, p_sla text)
+RETURNS TABLE (service text, sla text, period text, period_from timestamptz,
+    period_to timestamptz, time_zone text, target float8, achieved_pct float8,
+    counted_s float8, up_s float8, down_s float8, unknown_s float8,
+    maintenance_s float8, budget_s float8, budget_left_s float8, incidents int,
+    mttr_s float8, mtbf_s float8, maintenance_policy text)
+LANGUAGE sql STABLE AS $$
+	SELECT s.service, s.name, coalesce(nullif(p_period, ''), 'current'),
+	    lower(p.r), upper(p.r), s.tz, f.target, f.achieved_pct, f.counted_s,
+	    f.up_s, f.down_s, f.unknown_s, f.maintenance_s, f.budget_s,
+	    f.budget_left_s, f.incidents, f.mttr_s, f.mtbf_s, f.maintenance_policy
+	FROM sla s
+	CROSS JOIN LATERAL (SELECT sla_period_parse(s.name, p_period) AS r) p
+	CROSS JOIN LATERAL sla_report(s.name, lower(p.r), upper(p.r)) f
+	WHERE (coalesce(p_service, '') = '' OR s.service = p_service)
+	    AND (coalesce(p_sla, '') = '' OR s.name = p_sla)
+	ORDER BY s.service, s.name
+$$;
+
+-- Durations for people: 3d 04:05:06, 04:05:06.
+CREATE FUNCTION sla_duration(p_s float8) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT CASE WHEN p_s IS NULL THEN '-' ELSE
+	    CASE WHEN p_s < 0 THEN '-' ELSE '' END ||
+	    CASE WHEN abs(p_s) >= 86400 THEN floor(abs(p_s) / 86400)::text || 'd ' ELSE '' END ||
+	    to_char(floor(abs(round(p_s)) / 3600)::int % 24, 'FM00') || ':' ||
+	    to_char(floor(abs(round(p_s)) / 60)::int % 60, 'FM00') || ':' ||
+	    to_char(abs(round(p_s))::bigint % 60, 'FM00') END
+$$;
