@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run.sh: alone (it asserts every probe stays on schedule)
 # http_hostile.sh: hostile HTTP targets (slow drip, endless and huge bodies,
 # redirect loop, bad certificate, reset, garbage, accept-and-never-answer)
 # probed while 200 healthy probes run every second.  Each hostile probe must

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run.sh: alone (it asserts every probe stays on schedule)
 # snmp_dead.sh: hosts that never answer SNMP (a bound UDP port that drops
 # every packet, and a port nothing listens on) fail on time with a reason
 # and an incident, while every live host in the same run keeps its 1 s
