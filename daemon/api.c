@@ -40,6 +40,7 @@ struct api_job {
 typedef void (*api_handler)(struct evhttp_request *, const char *rest);
 
 static void	h_graph(struct evhttp_request *, const char *);
+static void	h_sla(struct evhttp_request *, const char *);
 
 /* Adding an endpoint: a handler and a line here. */
 static const struct {
@@ -47,6 +48,7 @@ static const struct {
 	api_handler	 fn;
 } routes[] = {
 	{ "/graph/", h_graph },
+	{ "/sla", h_sla },
 };
 
 static struct {
@@ -169,6 +171,99 @@ api_main(void *arg)
 	}
 	pthread_mutex_unlock(&A.mu);
 	return NULL;
+}
+
+/*
+ * GET /sla?service=S&sla=NAME&period=2026-11: the figures `itsmctl sla
+ * --json` prints, from sla_reports() in PostgreSQL.  The query goes through
+ * db.c's queue like every statement of the daemon, so the loop never waits;
+ * the reply is sent from the callback, unless the client has gone.
+ */
+struct api_sla {
+	struct evhttp_request	*req;		/* NULL once the client has gone */
+};
+
+static void
+sla_conn_close(struct evhttp_connection *conn, void *arg)
+{
+	struct api_sla	*s = arg;
+
+	(void)conn;
+	s->req = NULL;
+}
+
+static void
+sla_done(void *arg, const struct pg_result *res, const char *error)
+{
+	struct api_sla		*s = arg;
+	struct evhttp_request	*req = s->req;
+	struct evbuffer		*b;
+	const char		*json;
+
+	free(s);
+	if (req == NULL)
+		return;
+	evhttp_connection_set_closecb(evhttp_request_get_connection(req), NULL, NULL);
+	if (error != NULL) {
+		/* sla_period_parse() names a bad period; anything else is ours. */
+		if (strncmp(error, "period ", 7) == 0)
+			reply_text(req, HTTP_BADREQUEST, "Bad Request", error);
+		else
+			reply_text(req, HTTP_INTERNAL, "Internal Server Error", error);
+		return;
+	}
+	json = db_ntuples(res) > 0 ? db_value(res, 0, 0) : "[]";
+	b = evbuffer_new();
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+	    "application/json");
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-cache");
+	evbuffer_add_printf(b, "%s\n", json);
+	evhttp_send_reply(req, HTTP_OK, "OK", b);
+	evbuffer_free(b);
+}
+
+static void
+h_sla(struct evhttp_request *req, const char *rest)
+{
+	static const char	 sql[] = "SELECT coalesce(json_agg(q), '[]')"
+	    " FROM sla_reports($1, $2, $3) q";
+	const char		*q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+	const char		*params[3], *v;
+	struct evkeyvalq	 kv;
+	struct api_sla		*s;
+
+	if (rest[0] != '\0' && strcmp(rest, "/") != 0) {
+		reply_text(req, HTTP_NOTFOUND, "Not Found",
+		    "use /sla?service=S&sla=NAME&period=2026-11");
+		return;
+	}
+	TAILQ_INIT(&kv);
+	if (q != NULL && evhttp_parse_query_str(q, &kv) != 0) {
+		reply_text(req, HTTP_BADREQUEST, "Bad Request", "bad query string");
+		return;
+	}
+	params[0] = (v = evhttp_find_header(&kv, "period")) != NULL ? v : "";
+	params[1] = (v = evhttp_find_header(&kv, "service")) != NULL ? v : "";
+	params[2] = (v = evhttp_find_header(&kv, "sla")) != NULL ? v : "";
+	/* The period's own characters only: junk never reaches the log. */
+	if (strlen(params[0]) > 32 || strspn(params[0], "0123456789-"
+	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") != strlen(params[0])) {
+		reply_text(req, HTTP_BADREQUEST, "Bad Request", "period: want YYYY, YYYY-Qn, "
+		    "YYYY-MM, YYYY-Www, YYYY-MM-DD, current or previous");
+		evhttp_clear_headers(&kv);
+		return;
+	}
+	if (!db_up()) {
+		reply_text(req, 503, "Service Unavailable", "PostgreSQL is unreachable; retry");
+		evhttp_clear_headers(&kv);
+		return;
+	}
+	s = xcalloc(1, sizeof(*s));
+	s->req = req;
+	evhttp_connection_set_closecb(evhttp_request_get_connection(req), sla_conn_close, s);
+	/* db_exec copies the parameters: the query string can go now. */
+	db_exec(sql, 3, params, sla_done, s);
+	evhttp_clear_headers(&kv);
 }
 
 /* GET /graph/HOST.png, /graph/HOST/METRIC.png?range=1w, ...svg, &start=&end= */

@@ -411,18 +411,22 @@ $$;
 
 -- Every SLA (or those of one service, or one by name) for a period as
 -- people write it (see sla_period_parse): what `itsmctl sla` and GET /sla
--- print, so both show the same figures.
+-- print, so both show the same figures.  Seconds are rounded to the
+-- millisecond and the percentage to 1e-6, so float noise never shows.
 CREATE FUNCTION sla_reports(p_period text, p_service text, p_sla text)
-RETURNS TABLE (service text, sla text, period text, period_from timestamptz,
-    period_to timestamptz, time_zone text, target float8, achieved_pct float8,
-    counted_s float8, up_s float8, down_s float8, unknown_s float8,
-    maintenance_s float8, budget_s float8, budget_left_s float8, incidents int,
-    mttr_s float8, mtbf_s float8, maintenance_policy text)
+RETURNS TABLE (service text, sla text, period_from timestamptz,
+    period_to timestamptz, time_zone text, target float8, achieved_pct numeric,
+    counted_s numeric, up_s numeric, down_s numeric, unknown_s numeric,
+    maintenance_s numeric, budget_s numeric, budget_left_s numeric,
+    incidents int, mttr_s numeric, mtbf_s numeric, maintenance_policy text)
 LANGUAGE sql STABLE AS $$
-	SELECT s.service, s.name, coalesce(nullif(p_period, ''), 'current'),
-	    lower(p.r), upper(p.r), s.tz, f.target, f.achieved_pct, f.counted_s,
-	    f.up_s, f.down_s, f.unknown_s, f.maintenance_s, f.budget_s,
-	    f.budget_left_s, f.incidents, f.mttr_s, f.mtbf_s, f.maintenance_policy
+	SELECT s.service, s.name, lower(p.r), upper(p.r), s.tz, f.target,
+	    round(f.achieved_pct::numeric, 6), round(f.counted_s::numeric, 3),
+	    round(f.up_s::numeric, 3), round(f.down_s::numeric, 3),
+	    round(f.unknown_s::numeric, 3), round(f.maintenance_s::numeric, 3),
+	    round(f.budget_s::numeric, 3), round(f.budget_left_s::numeric, 3),
+	    f.incidents, round(f.mttr_s::numeric, 3), round(f.mtbf_s::numeric, 3),
+	    f.maintenance_policy
 	FROM sla s
 	CROSS JOIN LATERAL (SELECT sla_period_parse(s.name, p_period) AS r) p
 	CROSS JOIN LATERAL sla_report(s.name, lower(p.r), upper(p.r)) f
