@@ -313,6 +313,7 @@ check_done(struct check *c)
 		judge_table(c, now);
 	else
 		judge(c, c->inst[0], r->status, r->reason, r->values, now);
+	service_check_done(c);		/* services and availability (service.c) */
 	/* The next run starts from a clean result: no stale value can pass for new. */
 	memset(r->values, 0, d->nmetrics * sizeof(*r->values));
 	r->status = PS_OK;

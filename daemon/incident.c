@@ -352,6 +352,10 @@ static void
 incident_replay(uint64_t seq, char **params, int n, void *arg)
 {
 	(void)arg;
+	if (n > 0 && params[0] != NULL && strcmp(params[0], AVAIL_SPOOL_MARK) == 0) {
+		avail_replay(seq, params, n);	/* the availability journal's record */
+		return;
+	}
 	if (n != NPARAMS || params[1] == NULL || params[2] == NULL) {
 		log_warnx("spool: record %" PRIu64 " has %d fields, not %d; skipped",
 		    seq, n, NPARAMS);
@@ -439,6 +443,7 @@ incident_reconciled(void *arg, const struct pg_result *res, const char *error)
 		host = db_value(res, i, 0);
 		check = db_value(res, i, 1);
 		if (host == NULL || check == NULL || strcmp(host, "itsmd") == 0 ||
+		    sla_incident_is(host, check) ||
 		    incident_check_exists(host, check))
 			continue;
 		incident_change(&(struct incident_change){ .host = host, .check = check,

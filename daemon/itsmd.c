@@ -88,6 +88,8 @@ reload(void)
 	notify_configure(itsmd_base, cfg);
 	incident_reconfigure(cfg);
 	incident_reconcile(checks);
+	service_configure(cfg, checks);
+	sla_configure(itsmd_base, cfg);
 	for (size_t i = 0; i < checks->n; i++)
 		sched_add(checks->v[i]);
 	log_info("reloaded: %zu hosts, %zu checks", cfg->nhosts, checks->n);
@@ -249,6 +251,8 @@ main(int argc, char *argv[])
 	capacity_start(itsmd_base, cfg);
 	start_checks();
 	incident_reconcile(checks);
+	service_configure(cfg, checks);
+	sla_configure(itsmd_base, cfg);
 	log_info("itsmd %s started: %zu hosts, %zu checks, rrd in %s%s%s", ITSMD_VERSION,
 	    cfg->nhosts, checks->n, cfg->rrd_dir, cfg->rrdcached ? " via rrdcached " : "",
 	    cfg->rrdcached ? cfg->rrdcached : "");
@@ -256,11 +260,14 @@ main(int argc, char *argv[])
 
 	event_base_dispatch(itsmd_base);
 
+	sla_stop();
+	service_shutdown();	/* before the checks it points into go */
 	checks_free(checks);
 	probe_shutdown_all();
 	api_stop();
 	capacity_stop();
 	rrdw_stop();
+	avail_shutdown();
 	incident_shutdown();
 	notify_shutdown();
 	db_shutdown();

@@ -310,6 +310,9 @@ struct config {
 	uint64_t	 spool_max_bytes;	/* spool-max-size */
 	struct receiver	*receivers;		/* webhook receivers (notify.c) */
 	size_t		 nreceivers;
+	struct service	*services;		/* business services and their SLAs (service.c) */
+	size_t		 nservices;
+	uint64_t	 sla_interval_ms;	/* sla-interval: how often SLAs are evaluated (1m) */
 	struct conf_tree *tree;		/* kept so conf_pos.file stays valid */
 };
 
@@ -742,6 +745,97 @@ int	 spool_open(const char *dir, uint64_t max_bytes, spool_replay_fn, void *arg)
 uint64_t spool_append(const char *const *params, int n);
 void	 spool_committed(uint64_t seq);
 void	 spool_close(void);
+
+/* --------------------------------------------- service.c, avail.c, sla.c */
+/*
+ * Business services (issue 7): `service "NAME" { rule ...; member HOST [PROBE]
+ * [weight W]; depends "SVC"; impact N; sla "NAME" { ... } }`.  Owned by
+ * struct config, immutable once built.  A member without a probe stands for
+ * its host's availability check; a table probe's rows count as the check.
+ */
+enum service_rule { SVC_ALL = 0, SVC_AT_LEAST, SVC_WEIGHTED };
+
+struct service_member {
+	char		*host;
+	char		*probe;		/* NULL: the host's availability */
+	int		 weight;	/* for `rule weighted`; default 1 */
+	struct conf_pos	 pos;
+};
+
+/* `burn-rate FACTOR LONG SHORT`: risk when both windows burn faster. */
+struct burn_rule {
+	double		 factor;
+	uint64_t	 long_ms, short_ms;
+};
+
+struct sla_def {
+	char		*name;		/* unique across services: the key in table sla */
+	struct conf_pos	 pos;
+	double		 target;	/* percent, 99.9 */
+	char		*period;	/* day week month quarter year */
+	char		*tz;		/* "UTC" unless given */
+	char		*hours;		/* "" = 24x7, else "mon-fri 08:00-18:00,sat 09:00-12:00" */
+	char		*holidays;	/* "" or "2026-12-24,2026-12-25" */
+	bool		 down_warning;	/* WARNING counts as down too */
+	bool		 maint_up;	/* maintenance counted as up (else excluded) */
+	struct burn_rule *burn;
+	size_t		 nburn;
+};
+
+struct service {
+	char		 *name;
+	struct conf_pos	  pos;
+	enum service_rule rule;
+	int		  at_least;	/* SVC_AT_LEAST: N */
+	double		  weighted_pct;	/* SVC_WEIGHTED: up weight share needed, percent */
+	struct service_member *members;
+	size_t		  nmembers;
+	size_t		 *depends;	/* indexes into config.services */
+	size_t		  ndepends;
+	int		  impact;	/* 1..3, default 2 */
+	struct sla_def	 *slas;
+	size_t		  nslas;
+};
+
+/*
+ * service.c: a service's state is derived whenever a member's hard state
+ * (or maintenance flag) changes, from check_done(); every change of a
+ * service's state and of a host's availability goes to the journal.
+ * service_configure at start and after every reload, with the new checks
+ * (it drops every pointer into the old set).
+ * service_rule_eval is the pure rule: member states (SEV_UNKNOWN = not
+ * known), weights, the rule; unit tested.
+ */
+void	service_configure(const struct config *, const struct checkset *);
+void	service_check_done(const struct check *);
+bool	service_is(const char *name);	/* a configured service */
+void	service_shutdown(void);
+enum severity service_rule_eval(enum service_rule, int at_least, double weighted_pct,
+	    const enum severity *states, const int *weights, size_t n);
+
+/*
+ * avail.c: the availability journal, `SELECT itsmd_avail(key, kind,
+ * subject, state, maintenance, at_ms)` with a key made when the change
+ * happened, spooled like incident changes (a record whose params[0] is
+ * AVAIL_SPOOL_MARK; incident.c's replay hands those to avail_replay).
+ */
+#define AVAIL_SPOOL_MARK	"avail"
+void	avail_record(const char *kind, const char *subject, enum severity, bool maintenance,
+	    uint64_t when_ms);
+void	avail_replay(uint64_t seq, char **params, int n);
+void	avail_settle(void);	/* idle now: let the spool go if all is in */
+void	avail_shutdown(void);
+
+/*
+ * sla.c: upserts each SLA (itsmd_sla_define) at start and reload, and every
+ * sla_interval_ms evaluates budget and burn rates in PostgreSQL: host SERVICE,
+ * check "sla-breach" (budget exhausted, CRITICAL) and "sla-risk" (burn rate,
+ * WARNING) incidents.  Skipped while PostgreSQL is down.
+ */
+void	sla_configure(struct event_base *, const struct config *);
+/* an SLA incident of a configured service (not a check: reconcile keeps it) */
+bool	sla_incident_is(const char *host, const char *check);
+void	sla_stop(void);
 
 /* ----------------------------------------------------------- daemon main */
 extern struct event_base *itsmd_base;
