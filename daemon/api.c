@@ -40,6 +40,7 @@ struct api_job {
 typedef void (*api_handler)(struct evhttp_request *, const char *rest);
 
 static void	h_graph(struct evhttp_request *, const char *);
+static void	h_status(struct evhttp_request *, const char *);
 static void	h_sla(struct evhttp_request *, const char *);
 
 /* Adding an endpoint: a handler and a line here. */
@@ -48,6 +49,7 @@ static const struct {
 	api_handler	 fn;
 } routes[] = {
 	{ "/graph/", h_graph },
+	{ "/status", h_status },
 	{ "/sla", h_sla },
 };
 
@@ -264,6 +266,28 @@ h_sla(struct evhttp_request *req, const char *rest)
 	/* db_exec copies the parameters: the query string can go now. */
 	db_exec(sql, 3, params, sla_done, s);
 	evhttp_clear_headers(&kv);
+}
+
+/* GET /status: status_text(), built on the loop (it reads the checks). */
+static void
+h_status(struct evhttp_request *req, const char *rest)
+{
+	struct evbuffer	*b;
+	char		*text;
+
+	if (rest[0] != '\0') {
+		reply_text(req, HTTP_NOTFOUND, "Not Found", "use /status");
+		return;
+	}
+	text = status_text();
+	b = evbuffer_new();
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+	    "text/plain; charset=utf-8");
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-cache");
+	evbuffer_add(b, text, strlen(text));
+	evhttp_send_reply(req, HTTP_OK, "OK", b);
+	evbuffer_free(b);
+	free(text);
 }
 
 /* GET /graph/HOST.png, /graph/HOST/METRIC.png?range=1w, ...svg, &start=&end= */

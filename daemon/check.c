@@ -20,30 +20,88 @@
  * link can carry also gives no rate: a gap in a graph is honest, a spike
  * of petabits is not.
  */
-bool
-counter_rate(struct counter_prev *p, const struct sample *s, uint64_t now_ms, double *rate)
+/*
+ * The same, saying why a rate was thrown away (NULL: kept, or no previous
+ * sample to compare with, which is no loss).  *why is static text; *rate
+ * holds the impossible rate when it was above the bound.
+ */
+static bool
+counter_rate_why(struct counter_prev *p, const struct sample *s, uint64_t now_ms,
+    double *rate, const char **why)
 {
 	uint64_t	delta = 0;
 	uint64_t	raw = s->kind == MK_COUNTER ? s->raw : (uint64_t)s->value;
 	bool		ok = true;
 
-	if (!p->have || now_ms <= p->mono_ms || s->discontinuity)
+	*why = NULL;
+	if (!p->have || now_ms <= p->mono_ms)
 		ok = false;
-	else if (raw >= p->raw)
+	else if (s->discontinuity) {
+		ok = false;
+		*why = "discontinuity (agent restart or counters re-based)";
+	} else if (raw >= p->raw)
 		delta = raw - p->raw;
 	else if (s->width == 32 && p->raw <= UINT32_MAX && raw <= UINT32_MAX)
 		delta = (UINT32_MAX - p->raw) + raw + 1;
-	else
+	else {
 		ok = false;
+		*why = "counter went backwards without a restart";
+	}
 	if (ok) {
 		*rate = (double)delta * 1000.0 / (double)(now_ms - p->mono_ms);
-		if (s->max_rate > 0 && *rate > s->max_rate)
+		if (s->max_rate > 0 && *rate > s->max_rate) {
 			ok = false;
+			*why = "above the link speed";
+		}
 	}
 	p->have = true;
 	p->raw = raw;
 	p->mono_ms = now_ms;
 	return ok;
+}
+
+bool
+counter_rate(struct counter_prev *p, const struct sample *s, uint64_t now_ms, double *rate)
+{
+	const char	*why;
+
+	return counter_rate_why(p, s, now_ms, rate, &why);
+}
+
+#define DISCARD_LOG_WINDOW_MS	60000
+#define DISCARD_LOG_BURST	10
+
+/*
+ * A dropped rate is counted (status_text() shows it) and logged, at most
+ * DISCARD_LOG_BURST lines per check a minute: an agent that glitches on
+ * every poll of a thousand interfaces must not flood the log.  The next
+ * line after a quiet spell says how many went unlogged.
+ */
+static void
+discard_note(struct check *c, const struct check_inst *ci, const char *metric,
+    const char *why, const struct sample *s, double rate, uint64_t now)
+{
+	char	extra[96] = "";
+
+	c->discards++;
+	if (now - c->discard_log_ms >= DISCARD_LOG_WINDOW_MS) {
+		if (c->discards_quiet > 0)
+			log_info("%s: %llu more counter rates discarded in the last minute "
+			    "(%llu in all)", c->key, (unsigned long long)c->discards_quiet,
+			    (unsigned long long)c->discards);
+		c->discard_log_ms = now;
+		c->discard_logged = 0;
+		c->discards_quiet = 0;
+	}
+	if (c->discard_logged >= DISCARD_LOG_BURST) {
+		c->discards_quiet++;
+		return;
+	}
+	c->discard_logged++;
+	if (s->max_rate > 0 && rate > s->max_rate)
+		snprintf(extra, sizeof(extra), ": %.6g/s > %.6g/s", rate, s->max_rate);
+	log_info("%s/%s%s%s%s: %s: rate discarded (%s%s)", c->host->name, c->def->name,
+	    ci->name[0] ? "[" : "", ci->name, ci->name[0] ? "]" : "", metric, why, extra);
 }
 
 bool
@@ -252,9 +310,15 @@ judge(struct check *c, struct check_inst *ci, enum probe_status status, const ch
 
 		have[i] = false;
 		v[i] = NAN;
-		if (s[i].ok && k == MK_COUNTER)
-			have[i] = counter_rate(&ci->prev[i], &s[i], now, &v[i]);
-		else if (s[i].ok) {
+		if (s[i].ok && k == MK_COUNTER) {
+			const char	*why;
+
+			have[i] = counter_rate_why(&ci->prev[i], &s[i], now, &v[i], &why);
+			if (!have[i] && why != NULL)
+				discard_note(c, ci, d->metrics[i].name, why, &s[i], v[i], now);
+			if (!have[i])
+				v[i] = NAN;
+		} else if (s[i].ok) {
 			v[i] = s[i].kind == MK_COUNTER ? (double)s[i].raw : s[i].value;
 			have[i] = isfinite(v[i]);
 		}
@@ -309,6 +373,7 @@ check_done(struct check *c)
 	c->running = false;
 	if (r->finished_wall_ms == 0)
 		r->finished_wall_ms = wall_ms();
+	sched_backoff(c, r->status == PS_TIMEOUT);	/* before state.c may hurry it */
 	if (d->table)
 		judge_table(c, now);
 	else

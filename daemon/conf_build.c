@@ -1705,6 +1705,17 @@ h_snmp_retries(struct build *b, void *obj, const struct conf_node *c)
 		hb->host->snmp.retries = (int)n;
 }
 
+/* PDUs out at once to this host's agent (probes/snmp.c queues the rest) */
+static void
+h_snmp_max_inflight(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct host_build	*hb = obj;
+	long			 n;
+
+	if (get_int(b, c, 1, 1000, &n))
+		hb->host->snmp.max_inflight = (int)n;
+}
+
 static void
 h_use(struct build *b, void *obj, const struct conf_node *c)
 {
@@ -1794,6 +1805,7 @@ static const struct conf_key host_keys[] = {
 	{ "snmp-priv-protocol",	1, 1, 0, h_snmp_priv_proto },
 	{ "snmp-priv-key",	1, 1, 0, h_snmp_key },
 	{ "snmp-context",	1, 1, 0, h_snmp_context },
+	{ "snmp-max-inflight",	1, 1, 0, h_snmp_max_inflight },
 	{ "use",		1, 1, K_MULTI, h_use },
 	{ "probe",		2, 2, K_BLOCK | K_MULTI, h_probe },
 	{ "parent",		1, 1, K_MULTI, h_parent },

@@ -3,13 +3,19 @@
  * first run is spread over the interval by a hash of the check's key, so a
  * restart never fires every probe at once and a given check always keeps
  * the same phase.  A check still running when it is due again is skipped
- * and counted as an overrun, never started twice.
+ * and counted as an overrun, never started twice.  A check that times out
+ * again and again (an unreachable SNMP agent) is spaced out, up to its
+ * def's backoff_max intervals, and back on its phase at the first answer.
  */
+#include <limits.h>
+
 #include <event2/event.h>
 
 #include "itsmd.h"
 
 static struct event_base *sched_base;
+static struct check	**sched_list;	/* every scheduled check, for status.c */
+static size_t		  sched_n, sched_cap;
 
 void
 sched_init(struct event_base *base)
@@ -78,6 +84,14 @@ sched_add(struct check *c)
 
 	if ((c->timer = evtimer_new(sched_base, sched_fire, c)) == NULL)
 		fatalx("%s: cannot create timer", c->key);
+	if (sched_n == sched_cap) {
+		sched_cap = sched_cap ? sched_cap * 2 : 64;
+		sched_list = xreallocarray(sched_list, sched_cap, sizeof(*sched_list));
+	}
+	sched_list[sched_n++] = c;
+	c->sched_slot = sched_n;
+	if (c->backoff == 0)
+		c->backoff = 1;
 	/* A check adopted across a reload keeps its phase. */
 	if (c->next_due_ms == 0)
 		c->next_due_ms = now + sched_first_offset(c->key, c->def->interval_ms);
@@ -108,8 +122,64 @@ sched_remove(struct check *c)
 		event_free(c->timer);
 		c->timer = NULL;
 	}
+	if (c->sched_slot > 0 && c->sched_slot <= sched_n &&
+	    sched_list[c->sched_slot - 1] == c) {
+		sched_list[c->sched_slot - 1] = sched_list[--sched_n];
+		sched_list[c->sched_slot - 1]->sched_slot = c->sched_slot;
+		c->sched_slot = 0;
+	}
 	if (c->running) {
 		c->def->ops->cancel(c);
 		c->running = false;
 	}
+}
+
+/*
+ * Called by check_done() before the result is judged, so that state.c may
+ * still bring the next run forward (a soft retry, a parent re-probed for its
+ * child).  The first timeouts keep the interval: backoff starts at the
+ * second one in a row, or once the check is hard (fail-after), and doubles
+ * up to backoff_max intervals.  The spacing is whole intervals, so the
+ * check keeps its phase, and it is this check's timer alone: no other
+ * check waits for it.
+ */
+void
+sched_backoff(struct check *c, bool timed_out)
+{
+	uint64_t	iv = c->def->interval_ms;
+	unsigned	max = c->def->backoff_max, start, f;
+
+	if (!timed_out) {
+		if (c->backoff > 1)
+			log_info("%s: answers again; back to every %llu ms", c->key,
+			    (unsigned long long)iv);
+		c->timeouts = 0;
+		c->backoff = 1;
+		return;
+	}
+	if (c->timeouts < UINT_MAX)
+		c->timeouts++;
+	if (max <= 1 || c->timer == NULL || iv == 0)
+		return;
+	start = c->def->fail_after > 2 ? (unsigned)c->def->fail_after : 2;
+	if (c->timeouts < start)
+		return;
+	f = 2U << (c->timeouts - start < 16 ? c->timeouts - start : 16);
+	if (f > max)
+		f = max;
+	if (f != c->backoff)
+		log_info("%s: no answer %u times in a row; running every %u intervals "
+		    "(%llu ms) until it answers", c->key, c->timeouts, f,
+		    (unsigned long long)(f * iv));
+	c->backoff = f;
+	/* next_due_ms is the slot after this run's: push it by whole intervals */
+	c->next_due_ms += (uint64_t)(f - 1) * iv;
+	sched_arm(c, mono_ms());
+}
+
+struct check *const *
+sched_checks(size_t *n)
+{
+	*n = sched_n;
+	return sched_list;
 }

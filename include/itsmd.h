@@ -193,6 +193,9 @@ struct probe_def {
 	bool			 table;		/* yields rows, not values (set by finish) */
 	struct capacity_limit	*capacity;	/* `capacity [METRIC] LIMIT` (capacity.c) */
 	size_t			 ncapacity;
+	/* scheduler.c: a check timing out again and again is run at most every
+	 * backoff_max intervals until it answers; 0 or 1: never spaced out */
+	unsigned		 backoff_max;
 };
 
 struct snmp_auth {
@@ -208,6 +211,7 @@ struct snmp_auth {
 	char		*priv_proto;	/* DES AES (AES-128) AES-192 AES-256 */
 	char		*priv_key;	/* secret: passphrase, never logged */
 	char		*context;	/* snmp-context, or NULL */
+	int		 max_inflight;	/* snmp-max-inflight: PDUs out per agent; 0: default */
 };
 
 /* Owned by struct config. */
@@ -496,6 +500,15 @@ struct check {
 	uint64_t		 runs;
 	uint64_t		 overruns;
 	bool			 overrun_logged;
+	unsigned		 timeouts;	/* consecutive timed-out runs (backoff) */
+	unsigned		 backoff;	/* intervals between runs now: 1 = on time */
+
+	/* check.c: counter rates dropped (above link speed, discontinuity) */
+	uint64_t		 discards;
+	uint64_t		 discard_log_ms;	/* mono: start of the log window */
+	unsigned		 discard_logged;	/* lines logged in that window */
+	uint64_t		 discards_quiet;	/* discards not logged in it */
+	size_t			 sched_slot;	/* scheduler.c: index in its list + 1 */
 
 	/* probe */
 	void			*probe_state;
@@ -564,6 +577,13 @@ void	sched_add(struct check *);
 void	sched_remove(struct check *);
 uint64_t sched_first_offset(const char *key, uint64_t interval_ms);	/* deterministic spread */
 void	sched_run_within(struct check *, uint64_t ms);	/* bring the next run forward */
+/* check_done(): after a timeout the next run may be spaced out; an answer resets */
+void	sched_backoff(struct check *, bool timed_out);
+/* every scheduled check, for status.c (valid until the next add/remove) */
+struct check *const *sched_checks(size_t *n);
+
+/* status.c: one line per scheduled check (runs, overruns, backoff, discards) */
+char	*status_text(void);		/* malloc'd */
 
 /* ----------------------------------------------------------- rrd_writer.c */
 /* Hands updates to a worker thread; the loop never touches an RRD file. */

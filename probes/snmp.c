@@ -4,6 +4,8 @@
  * loop.  A run GETs the probe's OIDs packed into few PDUs (split on tooBig);
  * a table probe first walks its label columns when rows are due for
  * discovery, then GETs every row's columns.  It ends in check_done().
+ * Checks of one agent (address and port) share its in-flight limit: past
+ * it their requests wait in order, so a device is never flooded.
  */
 #include <sys/queue.h>
 #include <sys/socket.h>
@@ -28,7 +30,8 @@
 #include "snmp_int.h"
 
 #define SNMP_MAX_VARBINDS	32	/* per GET PDU; agents choke on more (tooBig) */
-#define SNMP_INFLIGHT		4	/* PDUs out at once per session */
+#define SNMP_INFLIGHT		4	/* PDUs out at once per agent (snmp-max-inflight) */
+#define SNMP_AGENT_BUCKETS	1024
 #define SNMP_MAX_REP		25	/* GETBULK repetitions per walk step */
 #define SNMP_MAX_ROWS		100000	/* a table longer than this is an agent bug */
 /* Past timeout_ms plus this, a run ends even if net-snmp never gave up. */
@@ -101,6 +104,23 @@ struct snmp_walk {
 };
 
 /*
+ * One agent (a peer "udp:ADDR:PORT") and the PDUs every session to it has
+ * out.  States that may not send now wait in order; a freed slot wakes the
+ * first of them from wake_ev, never from inside a net-snmp callback.
+ */
+struct snmp_state;
+struct snmp_agent {
+	char			*peer;
+	int			 limit;		/* of the last host attached */
+	int			 inflight;
+	int			 refs;		/* states with a session to it */
+	bool			 dirty;		/* on snmp_dirty: wake waiters */
+	TAILQ_HEAD(, snmp_state) waiting;
+	LIST_ENTRY(snmp_agent)	 entry;		/* hash bucket */
+	LIST_ENTRY(snmp_agent)	 dentry;	/* snmp_dirty */
+};
+
+/*
  * Runtime state of one check (check->probe_state), allocated on its first
  * start() and freed by free_state().  Every state is on a list so that
  * shutdown can close sessions even if the checks are freed after it.
@@ -130,6 +150,9 @@ struct snmp_state {
 	struct snmp_req		*reqs;
 	size_t			 nreqs, reqs_cap;
 	size_t			 pending;	/* reqs sent and not answered */
+	struct snmp_agent	*agent;		/* while a session is open */
+	bool			 queued;	/* on agent->waiting */
+	TAILQ_ENTRY(snmp_state)	 wentry;
 	struct snmp_item	*items;
 	size_t			 nitems, items_cap;
 	size_t			 next_item;	/* first item in no request yet */
@@ -157,6 +180,9 @@ static struct evdns_base	*snmp_dns;
 static bool			 snmp_ready;
 static netsnmp_large_fd_set	 snmp_fds;	/* scratch: one fd at a time */
 static LIST_HEAD(, snmp_state)	 snmp_states = LIST_HEAD_INITIALIZER(snmp_states);
+static LIST_HEAD(, snmp_agent)	 snmp_agents[SNMP_AGENT_BUCKETS];
+static LIST_HEAD(, snmp_agent)	 snmp_dirty = LIST_HEAD_INITIALIZER(snmp_dirty);
+static struct event		*snmp_wake_ev;
 
 /* Exported for tests/unit/test_snmp.c only; not part of itsmd.h. */
 void	snmp_var_sample(const netsnmp_variable_list *, struct sample *);
@@ -417,6 +443,8 @@ snmp_log_cb(int major, int minor, void *server, void *client)
 	return 0;
 }
 
+static void	wake_cb(evutil_socket_t, short, void *);
+
 static int
 snmp_probe_init(struct event_base *base)
 {
@@ -446,6 +474,8 @@ snmp_probe_init(struct event_base *base)
 
 	init_snmp("itsmd");
 	netsnmp_large_fd_set_init(&snmp_fds, FD_SETSIZE);
+	if ((snmp_wake_ev = event_new(base, -1, 0, wake_cb, NULL)) == NULL)
+		fatalx("snmp: event_new failed");
 
 	/*
 	 * resolv.conf and the hosts file are read here, once, before the loop
@@ -481,6 +511,9 @@ snmp_probe_shutdown(void)
 	snmp_dns = NULL;
 	snmp_shutdown("itsmd");
 	netsnmp_large_fd_set_cleanup(&snmp_fds);
+	if (snmp_wake_ev != NULL)
+		event_free(snmp_wake_ev);
+	snmp_wake_ev = NULL;
 	snmp_ready = false;
 }
 
@@ -514,9 +547,163 @@ is_ip_literal(const char *a)
 	return evutil_inet_pton(AF_INET, a, &in) == 1 || is_ipv6(a);
 }
 
+/* ------------------------------------------------------------ agents */
+
+static unsigned
+agent_hash(const char *s)
+{
+	uint32_t	h = 2166136261u;
+
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 16777619u;
+	}
+	return h % SNMP_AGENT_BUCKETS;
+}
+
+/* The agent of a new session, made on first use. */
+static struct snmp_agent *
+agent_get(const char *peer, int limit)
+{
+	struct snmp_agent	*a;
+	unsigned		 h = agent_hash(peer);
+
+	LIST_FOREACH(a, &snmp_agents[h], entry)
+		if (strcmp(a->peer, peer) == 0)
+			break;
+	if (a == NULL) {
+		a = xcalloc(1, sizeof(*a));
+		a->peer = xstrdup(peer);
+		TAILQ_INIT(&a->waiting);
+		LIST_INSERT_HEAD(&snmp_agents[h], a, entry);
+	}
+	a->refs++;
+	a->limit = limit > 0 ? limit : SNMP_INFLIGHT;
+	return a;
+}
+
+/* A slot is free and someone waits: wake_cb hands it on from the loop. */
+static void
+agent_kick(struct snmp_agent *a)
+{
+	if (a->dirty || TAILQ_EMPTY(&a->waiting) || a->inflight >= a->limit)
+		return;
+	a->dirty = true;
+	LIST_INSERT_HEAD(&snmp_dirty, a, dentry);
+	event_active(snmp_wake_ev, EV_TIMEOUT, 0);
+}
+
+static void
+agent_unqueue(struct snmp_state *st)
+{
+	if (!st->queued)
+		return;
+	TAILQ_REMOVE(&st->agent->waiting, st, wentry);
+	st->queued = false;
+}
+
+static void
+agent_queue(struct snmp_state *st)
+{
+	if (st->queued || st->agent == NULL)
+		return;
+	TAILQ_INSERT_TAIL(&st->agent->waiting, st, wentry);
+	st->queued = true;
+}
+
+static void
+pend_inc(struct snmp_state *st)
+{
+	st->pending++;
+	if (st->agent != NULL)
+		st->agent->inflight++;
+}
+
+static void
+pend_dec(struct snmp_state *st)
+{
+	if (st->pending == 0)
+		return;
+	st->pending--;
+	if (st->agent != NULL) {
+		st->agent->inflight--;
+		agent_kick(st->agent);
+	}
+}
+
+/* The run stops waiting for what it sent: those slots are free again. */
+static void
+pend_clear(struct snmp_state *st)
+{
+	if (st->agent != NULL) {
+		st->agent->inflight -= (int)st->pending;
+		agent_kick(st->agent);
+	}
+	st->pending = 0;
+}
+
+static void
+agent_put(struct snmp_state *st)
+{
+	struct snmp_agent	*a = st->agent;
+
+	if (a == NULL)
+		return;
+	pend_clear(st);
+	agent_unqueue(st);
+	st->agent = NULL;
+	if (--a->refs > 0)
+		return;
+	if (a->dirty)
+		LIST_REMOVE(a, dentry);
+	LIST_REMOVE(a, entry);
+	free(a->peer);
+	free(a);
+}
+
+/* May this run send one more PDU now?  Waiting runs go first, in order. */
+static bool
+may_send(const struct snmp_state *st)
+{
+	const struct snmp_agent	*a = st->agent;
+
+	if (a == NULL)
+		return st->pending < SNMP_INFLIGHT;
+	if (a->inflight >= a->limit)
+		return false;
+	return TAILQ_EMPTY(&a->waiting) || TAILQ_FIRST(&a->waiting) == st;
+}
+
+static void	advance(struct snmp_state *);
+static void	queue_timeout(struct snmp_state *);
+
+/* Freed slots go to the runs waiting for them, first come first served. */
+static void
+wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct snmp_agent	*a;
+	struct snmp_state	*st;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	while ((a = LIST_FIRST(&snmp_dirty)) != NULL) {
+		LIST_REMOVE(a, dentry);
+		a->dirty = false;
+		while (a->inflight < a->limit && (st = TAILQ_FIRST(&a->waiting)) != NULL) {
+			advance(st);	/* sends, and leaves the queue unless still short */
+			if (TAILQ_FIRST(&a->waiting) == st && a->inflight < a->limit) {
+				agent_unqueue(st);	/* cannot happen; never spin */
+				break;
+			}
+		}
+	}
+}
+
 static void
 session_close(struct snmp_state *st)
 {
+	agent_put(st);
 	if (st->rev != NULL)
 		event_free(st->rev);
 	st->rev = NULL;
@@ -694,6 +881,7 @@ session_open(struct snmp_state *st, const char *addr, char *why, size_t whylen)
 	st->fd = t->sock;
 	st->peer = peer;
 	st->auth = auth;
+	st->agent = agent_get(peer, a->max_inflight);
 	if ((st->rev = event_new(snmp_base, st->fd, EV_READ | EV_PERSIST,
 	    read_cb, st)) == NULL)
 		fatalx("snmp: event_new failed");
@@ -790,7 +978,9 @@ run_fail(struct snmp_state *st, enum probe_status s, const char *fmt, ...)
 			sample_fail(&r->values[i], s, r->reason);
 	for (size_t i = 0; i < st->nreqs; i++)
 		st->reqs[i].state = RQ_DONE;
-	st->pending = 0;
+	pend_clear(st);
+	if (st->agent != NULL)
+		agent_unqueue(st);
 	st->step = STEP_DONE;
 }
 
@@ -836,6 +1026,8 @@ arm_timer(struct snmp_state *st)
 
 	left_us = (st->deadline + SNMP_GRACE_MS > now ?
 	    st->deadline + SNMP_GRACE_MS - now : 0) * 1000;
+	if (st->queued)		/* waiting for a slot: give up at the deadline */
+		left_us = (st->deadline > now ? st->deadline - now : 0) * 1000;
 	if (st->sess != NULL) {
 		snmp_sess_select_info2_flags(st->sess, &numfds, &snmp_fds, &tv, &block,
 		    NETSNMP_SELECT_NOALARMS);
@@ -885,7 +1077,7 @@ req_send(struct snmp_state *st, size_t i, netsnmp_pdu *pdu)
 		return;
 	}
 	rq->state = RQ_SENT;
-	st->pending++;
+	pend_inc(st);
 }
 
 static void
@@ -941,31 +1133,80 @@ walk_finished(const struct snmp_state *st)
 	return true;
 }
 
-/* Sends what may go now: the next walk step, or GETs up to the in-flight limit. */
+/*
+ * Sends what may go now: the next walk step, or GETs, as far as the
+ * agent's in-flight limit allows; what may not go yet queues the run on
+ * the agent, behind the runs already waiting.
+ */
 static void
 pump(struct snmp_state *st)
 {
 	size_t	n;
+	bool	want = false;
 
-	if (st->check->result.status != PS_OK)
-		return;			/* a failed run asks nothing more */
+	if (st->check->result.status != PS_OK || st->sess == NULL) {
+		agent_unqueue(st);	/* a failed run asks nothing more */
+		return;
+	}
 	if (st->step == STEP_WALK) {
-		if (st->pending == 0 && !walk_finished(st))
-			send_walk(st);
-		return;
+		if (st->pending == 0 && !walk_finished(st)) {
+			if (may_send(st))
+				send_walk(st);
+			else
+				want = true;
+		}
+	} else if (st->step == STEP_POLL) {
+		for (size_t i = 0; i < st->nreqs && !want; i++)
+			if (st->reqs[i].state == RQ_QUEUED) {
+				if (may_send(st))
+					send_get(st, i);
+				else
+					want = true;
+			}
+		while (!want && st->next_item < st->nitems) {
+			if (!may_send(st)) {
+				want = true;
+				break;
+			}
+			n = st->nitems - st->next_item;
+			if (n > st->max_vb)
+				n = st->max_vb;
+			st->next_item += n;
+			send_get(st, req_new(st, false, st->next_item - n, n));
+		}
 	}
-	if (st->step != STEP_POLL)
-		return;
-	for (size_t i = 0; i < st->nreqs && st->pending < SNMP_INFLIGHT; i++)
-		if (st->reqs[i].state == RQ_QUEUED)
-			send_get(st, i);
-	while (st->pending < SNMP_INFLIGHT && st->next_item < st->nitems) {
-		n = st->nitems - st->next_item;
-		if (n > st->max_vb)
-			n = st->max_vb;
-		st->next_item += n;
-		send_get(st, req_new(st, false, st->next_item - n, n));
-	}
+	if (want)
+		agent_queue(st);
+	else
+		agent_unqueue(st);
+}
+
+/*
+ * The run waited for a free slot until its deadline: what was never sent
+ * times out like an unanswered request, naming the cause.
+ */
+static void
+queue_timeout(struct snmp_state *st)
+{
+	char	target[300];
+
+	agent_unqueue(st);
+	target_text(st->check, target, sizeof(target));
+	run_status(st, PS_TIMEOUT, "no SNMP response from %s in %llu ms (queued behind "
+	    "%d requests already out to it: snmp-max-inflight)", target,
+	    (unsigned long long)st->check->def->timeout_ms,
+	    st->agent != NULL ? st->agent->inflight : 0);
+	for (size_t i = 0; i < st->nreqs; i++)
+		if (st->reqs[i].state == RQ_QUEUED) {
+			if (!st->reqs[i].walk)
+				items_fail(st, st->reqs[i].first, st->reqs[i].count,
+				    PS_TIMEOUT, "not sent: the agent had enough requests out");
+			st->reqs[i].state = RQ_DONE;
+		}
+	if (st->step == STEP_POLL && st->next_item < st->nitems)
+		items_fail(st, st->next_item, st->nitems - st->next_item, PS_TIMEOUT,
+		    "not sent: the agent had enough requests out");
+	st->next_item = st->nitems;
 }
 
 /* A varbind's value as a row label: text as is (controls made '?'), numbers in decimal. */
@@ -1425,8 +1666,9 @@ advance(struct snmp_state *st)
 {
 	for (;;) {
 		pump(st);
-		if (st->pending > 0) {
-			event_add(st->rev, NULL);
+		if (st->pending > 0 || st->queued) {
+			if (st->pending > 0)
+				event_add(st->rev, NULL);
 			arm_timer(st);
 			return;
 		}
@@ -1545,14 +1787,14 @@ response_cb(int op, netsnmp_session *sp, int reqid, netsnmp_pdu *pdu, void *arg)
 		if (k >= 0 && snmp_reports[k].transient)
 			return 1;	/* discovery: net-snmp resends */
 		rq->state = RQ_DONE;
-		st->pending--;
+		pend_dec(st);
 		report_fail(st, rq, k);
 		return 1;
 	}
 	if (op == NETSNMP_CALLBACK_OP_SEC_ERROR)
 		return 1;		/* the report itself follows, or the timeout */
 	rq->state = RQ_DONE;
-	st->pending--;
+	pend_dec(st);
 
 	switch (op) {
 	case NETSNMP_CALLBACK_OP_RECEIVED_MESSAGE:
@@ -1607,6 +1849,7 @@ send_run(struct snmp_state *st, const char *addr)
 	retries = a->retries > 0 ? a->retries : 0;
 	left = st->deadline > now ? st->deadline - now : 1;
 	s = snmp_sess_session(st->sess);
+	st->agent->limit = a->max_inflight > 0 ? a->max_inflight : SNMP_INFLIGHT;
 	s->retries = retries;
 	s->timeout = (long)(left * 1000 / (uint64_t)(retries + 1));
 	advance(st);
@@ -1736,6 +1979,8 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 			st->phase = SR_WAITING;
 			st->pending = 0;
 		}
+		if (st->queued && mono_ms() >= st->deadline)
+			queue_timeout(st);
 		advance(st);
 		return;
 	case SR_ENDING:

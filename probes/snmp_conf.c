@@ -19,6 +19,7 @@
 #define SNMP_DEFAULT_METRIC	"value"
 #define SNMP_REDISCOVER_MS	(10 * 60 * 1000)
 #define SNMP_MAX_LABELS		4
+#define SNMP_BACKOFF_MAX	4	/* a dead agent is asked every 4 intervals at most */
 
 /* One metric line (`oid`, `column` or `percent`) until finish. */
 struct snmp_line {
@@ -39,6 +40,7 @@ struct snmp_build {
 	struct conf_pos		 oid_pos, table_pos;
 	char			*speed;		/* link-speed metric, as written */
 	struct conf_pos		 speed_pos;
+	long			 backoff;	/* backoff-max, or 0: the default */
 };
 
 static struct snmp_oid *
@@ -148,6 +150,8 @@ regex_add(regex_t **v, size_t *nv, const struct conf_node *n, struct conf_err *e
  *   rediscover DURATION		how often rows are walked again (10m)
  *   link-speed METRIC			Mbit/s metric bounding the row's counter rates
  *   discontinuity COLUMN		per-row counter discontinuity time
+ *   backoff-max N			after timeouts, run at most every N
+ *					intervals until an answer (4; 1: never)
  */
 int
 snmp_conf_parse(struct probe_def *def, const struct conf_node *n, struct conf_err *err)
@@ -248,6 +252,21 @@ snmp_conf_parse(struct probe_def *def, const struct conf_node *n, struct conf_er
 		free(b->speed);
 		b->speed = xstrdup(n->args[0]);
 		b->speed_pos = n->argpos[0];
+		return 0;
+	}
+	if (strcmp(n->name, "backoff-max") == 0) {
+		char	*end;
+		long	 v;
+
+		if (n->block || n->nargs != 1)
+			return usage(n, err, "backoff-max N (intervals, 1 to 64)");
+		v = strtol(n->args[0], &end, 10);
+		if (*n->args[0] == '\0' || *end != '\0' || v < 1 || v > 64) {
+			conf_error(err, &n->argpos[0], "bad value '%s' for 'backoff-max': "
+			    "a whole number of intervals from 1 to 64", n->args[0]);
+			return -1;
+		}
+		build_of(def)->backoff = v;
 		return 0;
 	}
 	if (strcmp(n->name, "discontinuity") == 0) {
@@ -371,6 +390,7 @@ snmp_conf_finish(struct probe_def *def, struct conf_err *err)
 		b->v[i].oid = NULL;
 	}
 	def->table = t != NULL;
+	def->backoff_max = b->backoff > 0 ? (unsigned)b->backoff : SNMP_BACKOFF_MAX;
 	def->priv = t;
 	b->t = NULL;
 	build_free(b);
