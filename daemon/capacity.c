@@ -32,6 +32,7 @@ struct cap_item {
 	char		*probe;
 	char		*metric;
 	double		 limit;
+	bool		 of_max;	/* limit is a percentage of the file's maximum */
 	bool		 table;
 };
 
@@ -129,7 +130,7 @@ fmt_date(double t, char *buf, size_t len)
 
 static void
 forecast_one(struct cap_run *run, const char *host, const char *label, const char *path,
-    double limit)
+    double limit, bool of_max)
 {
 	struct cap_result	*r = xcalloc(1, sizeof(*r));
 	char			 why[256], date[40];
@@ -140,10 +141,12 @@ forecast_one(struct cap_run *run, const char *host, const char *label, const cha
 	/* rrdcached may hold the latest hours: have it write them first. */
 	if (run->rrdcached != NULL && rrdc_flush_if_daemon(run->rrdcached, path) != 0)
 		rrd_clear_error();
-	if (forecast_rrd(path, run->window_s, run->now, limit, &r->fc, why, sizeof(why)) == -1) {
+	if (forecast_rrd(path, run->window_s, run->now, limit, of_max, &r->fc, why,
+	    sizeof(why)) == -1) {
 		log_debug("capacity: %s: %s", path, why);
 		r->fc.found = false;
 	}
+	limit = r->fc.limit;	/* of_max: now in the metric's unit */
 	if (r->fc.found) {
 		days = (r->fc.when - (double)run->now) / 86400;
 		r->record = r->fc.when - (double)run->now <= (double)run->horizon_s;
@@ -178,7 +181,8 @@ cap_main(void *arg)
 		if (!it->table) {
 			path = rrdw_path(run->dir, it->host, it->probe, NULL, it->metric);
 			label = xasprintf("%s/%s", it->probe, it->metric);
-			forecast_one(run, it->host, label, path, it->limit);
+			forecast_one(run, it->host, label, path, it->limit,
+			    it->of_max);
 			free(path);
 			free(label);
 			continue;
@@ -194,7 +198,8 @@ cap_main(void *arg)
 				if (stat(path, &st) == 0) {
 					label = xasprintf("%s[%s]/%s", it->probe, de->d_name,
 					    it->metric);
-					forecast_one(run, it->host, label, path, it->limit);
+					forecast_one(run, it->host, label, path, it->limit,
+					    it->of_max);
 					free(label);
 				}
 				free(path);
@@ -324,6 +329,7 @@ on_timer(evutil_socket_t fd, short ev, void *arg)
 				it->probe = xstrdup(d->name);
 				it->metric = xstrdup(d->metrics[d->capacity[k].metric].name);
 				it->limit = d->capacity[k].limit;
+				it->of_max = d->capacity[k].of_max;
 				it->table = d->table;
 			}
 		}

@@ -322,8 +322,10 @@ judge(struct check *c, struct check_inst *ci, enum probe_status status, const ch
 			v[i] = s[i].kind == MK_COUNTER ? (double)s[i].raw : s[i].value;
 			have[i] = isfinite(v[i]);
 		}
-		rrdw_update(c->host->name, d->name, ci->rrd_name, d->metrics[i].name,
-		    d->interval_ms, c->result.finished_wall_ms, have[i], v[i]);
+		struct rrd_ds ds;
+		rrdl_ds(d, c->host, i, s[i].max_rate, &ds);
+		rrdw_update_ds(c->host->name, d->name, ci->rrd_name, d->metrics[i].name,
+		    d->interval_ms, c->result.finished_wall_ms, have[i], v[i], &ds);
 	}
 	state_update(c, ci, check_evaluate_hyst(d, status, reason, s, v, have, &ci->st.th_active,
 	    sum, sizeof(sum)), sum);

@@ -4,6 +4,7 @@
  * fails as a whole.  Probe kinds see their own keys through probe_ops.
  */
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -940,6 +941,13 @@ g_receiver(struct build *b, void *obj, const struct conf_node *c)
 		conf_error(b->err, &c->pos, "receiver '%s' needs a url", r->name);
 }
 
+/* `rrd { }`: the layout of every RRD file not given one closer (rrd_layout.c) */
+static void
+g_rrd(struct build *b, void *obj, const struct conf_node *c)
+{
+	((struct config *)obj)->rrd = rrdl_parse(c, false, b->err);
+}
+
 /* Templates and hosts are built after the whole global block is read, so
  * that `interval` may come after them and `use` may precede `template`. */
 static void
@@ -981,6 +989,7 @@ static const struct conf_key global_keys[] = {
 	{ "capacity-every", 1, 1, 0, g_capacity_time },
 	{ "capacity-window", 1, 1, 0, g_capacity_time },
 	{ "capacity-horizon", 1, 1, 0, g_capacity_time },
+	{ "rrd",	0, 0, K_BLOCK, g_rrd },
 };
 
 /* ------------------------------------------------------------ probes */
@@ -996,6 +1005,7 @@ struct pending_threshold {
 	bool			 has_recover;
 	enum cmp_op		 recover_op;
 	double			 recover_limit;
+	bool			 of_max;	/* `capacity ... of-speed` */
 };
 
 struct probe_build {
@@ -1007,6 +1017,7 @@ struct probe_build {
 	size_t				 ncap;
 	const struct conf_node		*interval_node, *timeout_node;
 	const struct conf_node		*flap_node;	/* the last flap-low/-high */
+	const struct conf_node		*rrd_node;	/* `rrd { }`, for its bounds lines */
 };
 
 static void
@@ -1203,18 +1214,103 @@ p_capacity(struct build *b, void *obj, const struct conf_node *c)
 	struct pending_threshold	 t;
 	const char			*why;
 
+	size_t				 n = c->nargs;
+
 	memset(&t, 0, sizeof(t));
 	t.node = c;
-	if (c->nargs == 2) {
+	/* `... 80% of-speed`: a share of the file's maximum (the link speed) */
+	if (n >= 2 && (strcmp(c->args[n - 1], "of-speed") == 0 ||
+	    strcmp(c->args[n - 1], "of-max") == 0)) {
+		t.of_max = true;
+		n--;
+	} else if (n == 3) {
+		conf_error(b->err, &c->argpos[2], "bad word '%s' for 'capacity': write "
+		    "`capacity [METRIC] LIMIT [of-speed]`", c->args[2]);
+		return;
+	}
+	if (n == 2) {
 		t.metric = c->args[0];
 		t.mpos = &c->argpos[0];
 	}
-	if (conf_number(c->args[c->nargs - 1], &t.limit, &why) == -1) {
-		conf_error(b->err, &c->argpos[c->nargs - 1], "bad value '%s' for "
-		    "'capacity': %s", c->args[c->nargs - 1], why);
+	if (t.of_max) {
+		if (conf_percent(c->args[n - 1], &t.limit, &why) == -1 || t.limit <= 0 ||
+		    t.limit > 100) {
+			conf_error(b->err, &c->argpos[n - 1], "bad value '%s' for 'capacity "
+			    "... %s': a percentage above 0%% and at most 100%%", c->args[n - 1],
+			    c->args[c->nargs - 1]);
+			return;
+		}
+	} else if (conf_number(c->args[n - 1], &t.limit, &why) == -1) {
+		conf_error(b->err, &c->argpos[n - 1], "bad value '%s' for "
+		    "'capacity': %s", c->args[n - 1], why);
 		return;
 	}
 	pb->cap[pb->ncap++] = t;
+}
+
+/* `rrd { }` in a probe: its files' layout; `bounds` lines wait for finish() */
+static void
+p_rrd(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct probe_build	*pb = obj;
+
+	pb->rrd_node = c;
+	pb->def->rrd = rrdl_parse(c, true, b->err);
+}
+
+/* `bounds METRIC MIN MAX` (U: unbounded) over what the unit implies. */
+static bool
+resolve_bounds(struct build *b, struct probe_build *pb)
+{
+	struct probe_def	*def = pb->def;
+	bool			 ok = true;
+
+	for (size_t i = 0; i < def->nmetrics; i++)
+		rrdl_metric_bounds(&def->metrics[i]);
+	for (size_t i = 0; pb->rrd_node != NULL && i < pb->rrd_node->nchildren; i++) {
+		const struct conf_node	*c = &pb->rrd_node->children[i];
+		double			 v[2];
+		size_t			 m;
+		const char		*why;
+
+		if (strcmp(c->name, "bounds") != 0)
+			continue;
+		if (c->nargs != 3) {
+			conf_error(b->err, &c->pos, "'bounds' takes METRIC MIN MAX (U for none)");
+			ok = false;
+			continue;
+		}
+		for (m = 0; m < def->nmetrics; m++)
+			if (strcmp(def->metrics[m].name, c->args[0]) == 0)
+				break;
+		if (m == def->nmetrics) {
+			conf_error(b->err, &c->argpos[0], "unknown metric '%s' in probe '%s'",
+			    c->args[0], def->name);
+			ok = false;
+			continue;
+		}
+		for (size_t a = 0; a < 2; a++) {
+			if (strcmp(c->args[1 + a], "U") == 0)
+				v[a] = NAN;
+			else if (conf_number(c->args[1 + a], &v[a], &why) == -1) {
+				conf_error(b->err, &c->argpos[1 + a], "bad bound '%s': %s",
+				    c->args[1 + a], why);
+				ok = false;
+				v[a] = NAN;
+			}
+		}
+		if (!isnan(v[0]) && !isnan(v[1]) && v[0] >= v[1]) {
+			conf_error(b->err, &c->pos, "bounds of '%s': minimum %g is not below "
+			    "maximum %g", c->args[0], v[0], v[1]);
+			ok = false;
+			continue;
+		}
+		def->metrics[m].has_min = !isnan(v[0]);
+		def->metrics[m].min = v[0];
+		def->metrics[m].has_max = !isnan(v[1]);
+		def->metrics[m].max = v[1];
+	}
+	return ok;
 }
 
 static const struct conf_key probe_keys[] = {
@@ -1226,7 +1322,8 @@ static const struct conf_key probe_keys[] = {
 	{ "retry-interval", 1, 1, 0, p_retry_interval },
 	{ "flap-low",	1, 1, 0, p_flap },
 	{ "flap-high",	1, 1, 0, p_flap },
-	{ "capacity",	1, 2, K_MULTI, p_capacity },
+	{ "capacity",	1, 3, K_MULTI, p_capacity },
+	{ "rrd",	0, 0, K_BLOCK, p_rrd },
 };
 
 /* Keys outside the common table belong to the probe's kind. */
@@ -1287,6 +1384,7 @@ resolve_capacity(struct build *b, struct probe_build *pb)
 		}
 		def->capacity[def->ncapacity].metric = m;
 		def->capacity[def->ncapacity].limit = p->limit;
+		def->capacity[def->ncapacity].of_max = p->of_max;
 		def->capacity[def->ncapacity++].pos = p->node->pos;
 	}
 	return ok;
@@ -1443,6 +1541,8 @@ build_probe(struct build *b, struct probe_def *def, const struct conf_node *c)
 			ok = false;
 		if (!resolve_capacity(b, &pb))
 			ok = false;
+		if (!resolve_bounds(b, &pb))
+			ok = false;
 	}
 	if (ok)
 		make_fingerprint(&pb);
@@ -1479,8 +1579,18 @@ t_probe(struct build *b, void *obj, const struct conf_node *c)
 	build_probe(b, &t->probes[t->nprobes++], c);
 }
 
+/* `rrd { }` in a template: parsed by build_template once its probes exist */
+static void
+t_rrd(struct build *b, void *obj, const struct conf_node *c)
+{
+	(void)b;
+	(void)obj;
+	(void)c;
+}
+
 static const struct conf_key template_keys[] = {
 	{ "probe",	2, 2, K_BLOCK | K_MULTI, t_probe },
+	{ "rrd",	0, 0, K_BLOCK, t_rrd },
 };
 
 static void
@@ -1492,6 +1602,14 @@ build_template(struct build *b, struct template *t, const struct conf_node *c)
 	t->probes = xcalloc(count_children(c, "probe"), sizeof(*t->probes));
 	walk(b, template_keys, sizeof(template_keys) / sizeof(template_keys[0]),
 	    c, t, NULL);
+	/* The template's layout for its probes that have none of their own. */
+	for (size_t i = 0; i < c->nchildren; i++)
+		if (strcmp(c->children[i].name, "rrd") == 0 && c->children[i].block) {
+			const struct rrd_layout *l = rrdl_parse(&c->children[i], false, b->err);
+			for (size_t j = 0; l != NULL && j < t->nprobes; j++)
+				if (t->probes[j].rrd == NULL)
+					t->probes[j].rrd = l;
+		}
 }
 
 /* ------------------------------------------------------------ hosts */
@@ -1792,6 +1910,13 @@ h_availability(struct build *b, void *obj, const struct conf_node *c)
 	((struct host_build *)obj)->avail_node = c;
 }
 
+/* `rrd { }` in a host: the layout of its probes that have none closer */
+static void
+h_rrd(struct build *b, void *obj, const struct conf_node *c)
+{
+	((struct host_build *)obj)->host->rrd = rrdl_parse(c, false, b->err);
+}
+
 static const struct conf_key host_keys[] = {
 	{ "address",		1, 1, 0, h_address },
 	{ "snmp-version",	1, 1, 0, h_snmp_version },
@@ -1812,6 +1937,7 @@ static const struct conf_key host_keys[] = {
 	{ "impact",		1, 1, 0, h_impact },
 	{ "tag",		1, 16, K_MULTI, h_tag },
 	{ "availability",	1, 1, 0, h_availability },
+	{ "rrd",		0, 0, K_BLOCK, h_rrd },
 };
 
 /* Adds def to the host's list unless its name is taken; reports at `at`. */
@@ -1860,6 +1986,8 @@ build_host(struct build *b, struct host *h, const struct conf_node *c)
 	hb.use_nodes = xcalloc(n, sizeof(*hb.use_nodes));
 	walk(b, host_keys, sizeof(host_keys) / sizeof(host_keys[0]), c, &hb,
 	    NULL);
+	if (h->rrd == NULL)
+		h->rrd = b->cfg->rrd != NULL ? b->cfg->rrd : rrdl_default();
 	if (!hb.have_address)
 		conf_error(b->err, &c->pos, "host '%s' has no 'address'",
 		    h->name);

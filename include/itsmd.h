@@ -143,6 +143,11 @@ struct metric_def {
 	enum metric_kind kind;
 	void		*priv;		/* probe kind data (an OID), freed by ops->free_def */
 	struct conf_pos	 pos;
+	/* The RRD data source's bounds: a value outside is stored unknown.
+	 * A probe may set them in finish(); conf_build fills the rest from the
+	 * unit and kind (rrdl_metric_bounds) and from `rrd { bounds }`. */
+	bool		 has_min, has_max;
+	double		 min, max;
 };
 
 enum cmp_op { CMP_GT, CMP_GE, CMP_LT, CMP_LE, CMP_EQ, CMP_NE };
@@ -167,6 +172,8 @@ struct capacity_limit {
 	size_t		 metric;	/* index into probe_def.metrics */
 	double		 limit;
 	struct conf_pos	 pos;
+	bool		 of_max;	/* `capacity in 80% of-speed`: limit is a percentage
+					   of the file's maximum (the link speed) */
 };
 
 /*
@@ -193,6 +200,7 @@ struct probe_def {
 	bool			 table;		/* yields rows, not values (set by finish) */
 	struct capacity_limit	*capacity;	/* `capacity [METRIC] LIMIT` (capacity.c) */
 	size_t			 ncapacity;
+	const struct rrd_layout	*rrd;		/* its own `rrd { }` or its template's; NULL: the host's */
 	/* scheduler.c: a check timing out again and again is run at most every
 	 * backoff_max intervals until it answers; 0 or 1: never spaced out */
 	unsigned		 backoff_max;
@@ -232,6 +240,7 @@ struct host {
 	size_t			  ntags;
 	const struct probe_def	 *avail;	/* availability probe: `availability` or the first */
 	struct check		 *avail_check;	/* runtime: its check, set by checks_build() */
+	const struct rrd_layout	 *rrd;		/* its own `rrd { }`, the global one, or the default */
 };
 
 /*
@@ -314,6 +323,7 @@ struct config {
 	uint64_t	 spool_max_bytes;	/* spool-max-size */
 	struct receiver	*receivers;		/* webhook receivers (notify.c) */
 	size_t		 nreceivers;
+	const struct rrd_layout *rrd;		/* global `rrd { }` (rrd_layout.c), or the default */
 	struct service	*services;		/* business services and their SLAs (service.c) */
 	size_t		 nservices;
 	uint64_t	 sla_interval_ms;	/* sla-interval: how often SLAs are evaluated (1m) */
@@ -591,6 +601,12 @@ int	rrdw_start(const char *rrd_dir, const char *rrdcached);
 void	rrdw_update(const char *host, const char *probe, const char *row, const char *metric,
 	    uint64_t step_ms, uint64_t when_wall_ms, bool ok, double value);
 void	rrdw_stop(void);		/* drains the queue, then joins */
+/* The same, with what a file is made with when it does not exist yet
+ * (rrd_layout.c); rrdw_update() is this with ds NULL: the default layout,
+ * unbounded. */
+struct rrd_ds;
+void	rrdw_update_ds(const char *host, const char *probe, const char *row, const char *metric,
+	    uint64_t step_ms, uint64_t when_wall_ms, bool ok, double value, const struct rrd_ds *ds);
 /* DIR/HOST/PROBE/METRIC.rrd, or DIR/HOST/PROBE/ROW/METRIC.rrd for a table row */
 char	*rrdw_path(const char *dir, const char *host, const char *probe, const char *row,
 	    const char *metric);
@@ -600,6 +616,53 @@ char	*rrdw_path(const char *dir, const char *host, const char *probe, const char
  * resolves it when writes succeed again.  Polled by a timer on the base.
  */
 void	rrdw_watch(struct event_base *);
+
+/* ----------------------------------------------------------- rrd_layout.c */
+/*
+ * How an RRD file is made: `rrd { archive 2d@step 2w@5m 13M@1h 5y@1d;
+ * consolidate min average max; heartbeat 2x; xff 50%; hwpredict 1d }`,
+ * globally, in a template, a host or a probe (the probe's, then its
+ * template's, then the host's, then the global one).  Layouts are interned:
+ * one immutable copy per distinct layout, kept until exit, so the writer
+ * thread may hold one across reloads.
+ */
+#define RRDL_MAX_ARCHIVES	8
+#define RRDL_MAX_ARGS		(1 + RRDL_MAX_ARCHIVES * 4 + 1)
+enum { RRDL_MIN = 1, RRDL_AVERAGE = 2, RRDL_MAX = 4, RRDL_LAST = 8 };
+struct rrd_archive {
+	uint64_t	 res_s;		/* 0: the step */
+	uint64_t	 span_s;
+};
+struct rrd_layout {
+	struct rrd_archive archives[RRDL_MAX_ARCHIVES];
+	size_t		 narchives;
+	unsigned	 cfs;		/* RRDL_* bits */
+	unsigned	 heartbeat;	/* in steps */
+	double		 xff;		/* 0..1 */
+	uint64_t	 hw_season_s;	/* 0: no Holt-Winters archive */
+	bool		 hw_mult;	/* MHWPREDICT (multiplicative season) */
+};
+/* What one file is made with. */
+struct rrd_ds {
+	const struct rrd_layout	*layout;	/* NULL: the default */
+	double			 min, max;	/* NAN: unbounded */
+};
+const struct rrd_layout *rrdl_default(void);
+/* An `rrd { }` block; NULL after reporting errors.  bounds: `bounds METRIC
+ * MIN MAX` lines are allowed (a probe's block) and left to the caller. */
+const struct rrd_layout *rrdl_parse(const struct conf_node *, bool bounds, struct conf_err *);
+/* rrd_create arguments (DS and RRAs) into argv (malloc'd strings, at most
+ * RRDL_MAX_ARGS); returns argc. */
+int	rrdl_create_args(const struct rrd_ds *, unsigned step_s, char **argv);
+void	rrdl_args_free(char **argv, int argc);
+/* Fills the metric's unset bounds from its unit and kind (rates, %, s, B). */
+void	rrdl_metric_bounds(struct metric_def *);
+/* The ds an update of this metric (of a row whose rate bound is max_rate) gets. */
+void	rrdl_ds(const struct probe_def *, const struct host *, size_t metric, double max_rate,
+	    struct rrd_ds *);
+/* How an existing file (rrd_info) differs from ds at step: "" if it does not. */
+void	rrdl_differs(const void *rrd_info, const struct rrd_ds *, unsigned step_s,
+	    char *why, size_t len);
 
 /* ------------------------------------------------------------ forecast.c */
 /* A trend fitted to a series; times in seconds (epoch for RRD data). */
@@ -615,12 +678,24 @@ struct forecast {
 	bool		 trend;		/* slope clear of noise */
 	bool		 found;		/* the line reaches limit at `when` */
 	double		 when;
+	bool		 hw;		/* Holt-Winters (the file has a HWPREDICT archive) */
+	size_t		 season;	/* HW: points per season; 0 none */
 };
+/*
+ * Pure: additive Holt-Winters (season points; 0: Holt's linear) over evenly
+ * spaced (t, v), its smoothing picked by least one-step error; the date the
+ * level + trend + seasonal peak first reaches limit.  The trend test is
+ * least squares' (a noisy flat series gives no date).  -1: too few points.
+ */
+int	forecast_holt(const double *t, const double *v, size_t n, size_t season, double limit,
+	    struct forecast *);
 /* Pure: least squares over (t, v); NaN values skipped.  -1: too few points. */
 int	forecast_linear(const double *t, const double *v, size_t n, double limit,
 	    struct forecast *);
-/* Off the loop only: fetches the file's AVERAGE archive over the window. */
-int	forecast_rrd(const char *path, uint64_t window_s, time_t now, double limit,
+/* Off the loop only: fetches the file's AVERAGE archive over the window;
+ * Holt-Winters when the file has a HWPREDICT/MHWPREDICT archive.  of_max:
+ * limit is a percentage of the data source's maximum (-1 if it has none). */
+int	forecast_rrd(const char *path, uint64_t window_s, time_t now, double limit, bool of_max,
 	    struct forecast *, char *why, size_t whylen);
 
 /* --------------------------------------------------------------- graph.c */

@@ -2,12 +2,15 @@
  * test_rrd.c: the RRD layout as documented, through the writer's own path
  * (rrdw_update, librrd's update, timestamps in the past): the archives and
  * their sizes, and what each resolution consolidates to (read back with
- * rrd_fetch, as `rrdtool fetch` does).
+ * rrd_fetch, as `rrdtool fetch` does).  Then `rrd { }` layouts (create
+ * arguments and errors as tables), data-source bounds from units and the
+ * conf, and a file made with both, read back with rrd_info.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <rrd.h>
@@ -88,6 +91,222 @@ info_str(rrd_info_t *info, const char *key)
 	return "";
 }
 
+static double
+info_val(rrd_info_t *info, const char *key)
+{
+	for (rrd_info_t *i = info; i != NULL; i = i->next)
+		if (strcmp(i->key, key) == 0 && i->type == RD_I_VAL)
+			return i->value.u_val;
+	return -12345;
+}
+
+/* The create arguments of `text` (an `rrd { }` block) at step, joined by
+ * spaces, or the errors it gives. */
+static void
+layout_args(const char *text, unsigned step, double min, double max, char *out, size_t len)
+{
+	struct conf_err		 err = { 0 };
+	struct conf_tree	*tree;
+	const struct rrd_layout	*l = NULL;
+	char			*argv[RRDL_MAX_ARGS];
+	int			 argc;
+
+	out[0] = '\0';
+	unit_capture_start();
+	if ((tree = conf_parse_string("t.conf", text, &err)) != NULL)
+		l = rrdl_parse(&tree->root.children[0], false, &err);
+	snprintf(out, len, "%s", unit_capture_end());
+	if (tree != NULL)
+		conf_tree_free(tree);
+	if (l == NULL)
+		return;
+	struct rrd_ds ds = { l, min, max };
+	argc = rrdl_create_args(&ds, step, argv);
+	for (int i = 0; i < argc; i++) {
+		size_t n = strlen(out);
+		snprintf(out + n, len - n, "%s%s", i ? " " : "", argv[i]);
+	}
+	rrdl_args_free(argv, argc);
+}
+
+static void
+layout_tables(void)
+{
+	static const struct {
+		const char	*name, *text;
+		unsigned	 step;
+		double		 min, max;
+		const char	*want;		/* arguments, or a piece of the error */
+	} cases[] = {
+		{ "default layout, 1-minute step", "rrd { }", 60, NAN, NAN,
+		  "DS:value:GAUGE:120:U:U RRA:MIN:0.5:1:2880 RRA:AVERAGE:0.5:1:2880 "
+		  "RRA:MAX:0.5:1:2880 RRA:MIN:0.5:5:4032 RRA:AVERAGE:0.5:5:4032 "
+		  "RRA:MAX:0.5:5:4032 RRA:MIN:0.5:60:9497 RRA:AVERAGE:0.5:60:9497 "
+		  "RRA:MAX:0.5:60:9497 RRA:MIN:0.5:1440:1827 RRA:AVERAGE:0.5:1440:1827 "
+		  "RRA:MAX:0.5:1440:1827" },
+		{ "the default written out is the default",
+		  "rrd { archive 2d@step 2w@5m 13M@1h 5y@1d; consolidate min average max; "
+		  "heartbeat 2x; xff 50% }", 300, 0, 100,
+		  "DS:value:GAUGE:600:0:100 RRA:MIN:0.5:1:576 RRA:AVERAGE:0.5:1:576 "
+		  "RRA:MAX:0.5:1:576 RRA:MIN:0.5:12:9497 RRA:AVERAGE:0.5:12:9497 "
+		  "RRA:MAX:0.5:12:9497 RRA:MIN:0.5:288:1827 RRA:AVERAGE:0.5:288:1827 "
+		  "RRA:MAX:0.5:288:1827" },
+		{ "small bench layout", "rrd { archive 1d@step 1y@1d; consolidate average }",
+		  60, 0, NAN,
+		  "DS:value:GAUGE:120:0:U RRA:AVERAGE:0.5:1:1440 RRA:AVERAGE:0.5:1440:366" },
+		{ "heartbeat, xff, last, rate bound", "rrd { archive 1h@step 1w@1h; consolidate "
+		  "last max; heartbeat 5x; xff 20% }", 10, 0, 125000000,
+		  "DS:value:GAUGE:50:0:125000000 RRA:MAX:0.2:1:360 RRA:LAST:0.2:1:360 "
+		  "RRA:MAX:0.2:360:168 RRA:LAST:0.2:360:168" },
+		{ "Holt-Winters, daily season", "rrd { archive 2d@step 1M@1h; consolidate "
+		  "average; hwpredict 1d }", 60, NAN, NAN,
+		  "DS:value:GAUGE:120:U:U RRA:AVERAGE:0.5:1:2880 RRA:AVERAGE:0.5:60:731 "
+		  "RRA:HWPREDICT:2880:0.1:0.0035:1440" },
+		{ "multiplicative Holt-Winters", "rrd { archive 1d@step; consolidate average; "
+		  "hwpredict 1w multiplicative }", 3600, NAN, NAN,
+		  "DS:value:GAUGE:7200:U:U RRA:AVERAGE:0.5:1:24 RRA:MHWPREDICT:168:0.1:0.0035:168" },
+		{ "error: no @", "rrd { archive 2d }", 60, NAN, NAN,
+		  "t.conf:1:15: bad archive '2d': write SPAN@RESOLUTION" },
+		{ "error: finest first", "rrd { archive 2w@5m 2d@step }", 60, NAN, NAN,
+		  "t.conf:1:21: archive '2d@step' is not coarser than the one before it" },
+		{ "error: span within resolution", "rrd { archive 1h@1d }", 60, NAN, NAN,
+		  "archive '1h@1d' keeps less than one row" },
+		{ "error: unknown consolidation", "rrd { consolidate median }", 60, NAN, NAN,
+		  "t.conf:1:19: unknown consolidation 'median'" },
+		{ "error: heartbeat", "rrd { heartbeat 2 }", 60, NAN, NAN,
+		  "bad heartbeat '2': write how many steps" },
+		{ "error: unknown key", "rrd { step 5 }", 60, NAN, NAN,
+		  "t.conf:1:7: unknown key 'step' in rrd block" },
+		{ "error: bad season", "rrd { hwpredict 1q }", 60, NAN, NAN,
+		  "bad season '1q' for 'hwpredict'" },
+	};
+	char	out[4096], name[160];
+
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		layout_args(cases[c].text, cases[c].step, cases[c].min, cases[c].max, out,
+		    sizeof(out));
+		snprintf(name, sizeof(name), "rrd layout: %s", cases[c].name);
+		UNIT_CHECK(strncmp(cases[c].name, "error", 5) == 0 ?
+		    strstr(out, cases[c].want) != NULL : strcmp(out, cases[c].want) == 0,
+		    name, "got '%s'", out);
+	}
+}
+
+static void
+bounds_table(void)
+{
+	static const struct {
+		const char	*name, *unit;
+		enum metric_kind kind;
+		double		 min, max;	/* NAN: unbounded */
+	} cases[] = {
+		{ "usedpct", "%", MK_GAUGE, 0, 100 },
+		{ "time", "s", MK_GAUGE, 0, NAN },
+		{ "size", "B", MK_GAUGE, 0, NAN },
+		{ "in", NULL, MK_COUNTER, 0, NAN },
+		{ "status", NULL, MK_GAUGE, 0, 999 },
+		{ "load1", NULL, MK_GAUGE, NAN, NAN },
+		{ "cert-days", "d", MK_GAUGE, NAN, NAN },
+	};
+	char	name[160];
+
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct metric_def m = { .name = (char *)cases[c].name,
+		    .unit = (char *)cases[c].unit, .kind = cases[c].kind };
+		rrdl_metric_bounds(&m);
+		snprintf(name, sizeof(name), "rrd bounds: %s (%s) is %g..%g", cases[c].name,
+		    cases[c].unit ? cases[c].unit : "no unit", cases[c].min, cases[c].max);
+		UNIT_CHECK(m.has_min == !isnan(cases[c].min) && m.has_max == !isnan(cases[c].max) &&
+		    (!m.has_min || m.min == cases[c].min) && (!m.has_max || m.max == cases[c].max),
+		    name, "min %d %g max %d %g", m.has_min, m.min, m.has_max, m.max);
+	}
+}
+
+/* The conf's precedence (probe, template, host, global), `bounds` lines,
+ * `capacity ... of-speed`, and the rate bound a row passes. */
+static void
+conf_layouts(void)
+{
+	static const char text[] =
+	    "rrd { archive 2d@step 1y@1d }\n"
+	    "template \"t\" {\n"
+	    "  rrd { archive 1d@step 1M@1h }\n"
+	    "  probe \"web\" http { url \"http://127.0.0.1:1/\"; capacity time 80% of-speed }\n"
+	    "  probe \"own\" tcp { port 1; rrd { archive 6h@step; bounds time 0 5 } }\n"
+	    "}\n"
+	    "host \"a\" { address 127.0.0.1; use \"t\"\n"
+	    "  probe \"p\" http { url \"http://127.0.0.1:1/\" } }\n"
+	    "host \"b\" { address 127.0.0.1; rrd { archive 3d@step }\n"
+	    "  probe \"p\" http { url \"http://127.0.0.1:1/\" } }\n";
+	struct conf_err		 err = { 0 };
+	struct conf_tree	*tree;
+	struct config		*cfg = NULL;
+	char			*errors;
+	struct rrd_ds		 ds;
+
+	unit_capture_start();
+	if ((tree = conf_parse_string("t.conf", text, &err)) != NULL)
+		cfg = conf_build(tree, &err);
+	errors = unit_capture_end();
+	UNIT_CHECK(cfg != NULL, "rrd conf: layouts at every level load", "%s", errors);
+	if (cfg == NULL)
+		return;
+	struct host *a = &cfg->hosts[0], *b = &cfg->hosts[1];
+	const struct probe_def *web = a->probes[0], *own = a->probes[1], *ap = a->probes[2];
+	UNIT_CHECK(web->rrd != NULL && web->rrd->narchives == 2 &&
+	    web->rrd->archives[1].res_s == 3600, "rrd conf: a template's probe takes the "
+	    "template's layout", "%zu", web->rrd ? web->rrd->narchives : 0);
+	UNIT_CHECK(own->rrd != NULL && own->rrd->narchives == 1 &&
+	    own->rrd->archives[0].span_s == 6 * 3600, "rrd conf: a probe's own layout wins", "%p",
+	    (const void *)own->rrd);
+	UNIT_CHECK(ap->rrd == NULL && a->rrd == cfg->rrd && cfg->rrd->archives[1].res_s == 86400,
+	    "rrd conf: a host without one takes the global layout", "%p", (const void *)a->rrd);
+	UNIT_CHECK(b->rrd != NULL && b->rrd != cfg->rrd && b->rrd->narchives == 1 &&
+	    b->rrd->archives[0].span_s == 3 * 86400, "rrd conf: a host's own layout", "%p",
+	    (const void *)b->rrd);
+	rrdl_ds(ap, b, 0, 0, &ds);
+	UNIT_CHECK(ds.layout == b->rrd, "rrd conf: a host probe takes its host's layout",
+	    "%p", (const void *)ds.layout);
+	rrdl_ds(own, a, 0, 0, &ds);
+	UNIT_CHECK(ds.min == 0 && ds.max == 5, "rrd conf: `bounds` sets a metric's min and max",
+	    "%g..%g", ds.min, ds.max);
+	rrdl_ds(web, a, 0, 1.25e8, &ds);
+	UNIT_CHECK(ds.min == 0 && ds.max == 1.25e8, "rrd conf: a row's rate bound (link "
+	    "speed) is the maximum", "%g..%g", ds.min, ds.max);
+	UNIT_CHECK(web->ncapacity == 1 && web->capacity[0].of_max &&
+	    web->capacity[0].limit == 80, "rrd conf: `capacity time 80% of-speed`",
+	    "n %zu of_max %d limit %g", web->ncapacity,
+	    web->ncapacity ? web->capacity[0].of_max : 0,
+	    web->ncapacity ? web->capacity[0].limit : 0);
+	conf_free(cfg);
+
+	static const struct { const char *text, *want; } bad[] = {
+	    { "host \"h\" { address 127.0.0.1; probe \"p\" http { url \"http://x/\"; "
+	      "rrd { bounds nosuch 0 1 } } }", "unknown metric 'nosuch' in probe 'p'" },
+	    { "host \"h\" { address 127.0.0.1; probe \"p\" http { url \"http://x/\"; "
+	      "rrd { bounds time 5 1 } } }", "minimum 5 is not below maximum 1" },
+	    { "host \"h\" { address 127.0.0.1; probe \"p\" http { url \"http://x/\"; "
+	      "capacity time 120% of-speed } }", "a percentage above 0% and at most 100%" },
+	    { "host \"h\" { address 127.0.0.1; probe \"p\" http { url \"http://x/\"; "
+	      "capacity time 80 of-nothing } }", "bad word 'of-nothing' for 'capacity'" },
+	    { "host \"h\" { address 127.0.0.1; rrd { bounds time 0 1 }; probe \"p\" http "
+	      "{ url \"http://x/\" } }", "unknown key 'bounds' in rrd block" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char name[160];
+		struct conf_err e2 = { 0 };
+		cfg = NULL;
+		unit_capture_start();
+		if ((tree = conf_parse_string("t.conf", bad[i].text, &e2)) != NULL)
+			cfg = conf_build(tree, &e2);
+		errors = unit_capture_end();
+		snprintf(name, sizeof(name), "rrd conf: error \"%s\"", bad[i].want);
+		UNIT_CHECK(cfg == NULL && strstr(errors, bad[i].want) != NULL, name, "%s", errors);
+		if (cfg != NULL)
+			conf_free(cfg);
+	}
+}
+
 int
 main(void)
 {
@@ -98,8 +317,8 @@ main(void)
 	} tiers[] = {
 		{ 60, 2880, 1 },		/* full resolution, 2 days */
 		{ 300, 4032, 5 },		/* 5 minutes, 2 weeks */
-		{ 3600, 9480, 60 },		/* 1 hour, 13 months (395 days) */
-		{ 86400, 1826, 1440 },		/* 1 day, 5 years */
+		{ 3600, 9497, 60 },		/* 1 hour, 13 months (395.7 days) */
+		{ 86400, 1827, 1440 },		/* 1 day, 5 years (1826.25 days) */
 	};
 	static const char *const cfs[] = { "MIN", "AVERAGE", "MAX" };
 	char		 tmpl[] = "/tmp/itsmd-rrdtest.XXXXXX", name[160], key[64];
@@ -107,7 +326,11 @@ main(void)
 	time_t		 t0, now = time(NULL);
 	rrd_info_t	*info;
 
-	log_init("test_rrd", true, 3);
+	log_init("test_rrd", true, LOG_WARNING);	/* conf errors are checked */
+	layout_tables();
+	bounds_table();
+	conf_layouts();
+	log_setlevel(LOG_ERR);
 	if ((dir = mkdtemp(tmpl)) == NULL) {
 		perror("mkdtemp");
 		return 1;
@@ -118,6 +341,15 @@ main(void)
 		return 1;
 	for (time_t t = t0; t <= t0 + 2 * 86400 + 3600; t += STEP)
 		rrdw_update("h", "p", NULL, "m", STEP * 1000, (uint64_t)t * 1000, true, minute(t));
+	/* A percentage (0..100) in a Holt-Winters layout: 150 is refused. */
+	struct conf_err		 herr = { 0 };
+	struct conf_tree	*htree = conf_parse_string("t.conf",
+	    "rrd { archive 2d@step 1M@1h; consolidate average; hwpredict 1d }", &herr);
+	struct rrd_ds		 pds = { rrdl_parse(&htree->root.children[0], false, &herr), 0, 100 };
+	conf_tree_free(htree);
+	for (time_t t = t0; t <= t0 + 3600; t += STEP)
+		rrdw_update_ds("h", "pct", NULL, "m", STEP * 1000, (uint64_t)t * 1000, true,
+		    t == t0 + 1800 ? 150 : 50, &pds);
 	/* An hourly probe: no 5-minute or hourly tier, only full and daily. */
 	for (time_t t = t0; t <= t0 + 86400; t += 3600)
 		rrdw_update("h", "hourly", NULL, "m", 3600 * 1000, (uint64_t)t * 1000, true, 1);
@@ -191,6 +423,25 @@ main(void)
 	if (info)
 		rrd_info_free(info);
 
+	char *ppath = rrdw_path(dir, "h", "pct", NULL, "m");
+	info = rrd_info_r(ppath);
+	UNIT_CHECK(info != NULL && info_val(info, "ds[value].min") == 0 &&
+	    info_val(info, "ds[value].max") == 100, "rrd: a percentage's file is bounded 0..100",
+	    "min %g max %g", info ? info_val(info, "ds[value].min") : -1,
+	    info ? info_val(info, "ds[value].max") : -1);
+	UNIT_CHECK(info != NULL && strcmp(info_str(info, "rra[2].cf"), "HWPREDICT") == 0 &&
+	    strcmp(info_str(info, "rra[3].cf"), "SEASONAL") == 0 &&
+	    info_cnt(info, "rra[3].rows") == 1440, "rrd: hwpredict 1d adds Holt-Winters "
+	    "archives with a 1440-step season", "cf %s", info ? info_str(info, "rra[2].cf") : "");
+	if (info)
+		rrd_info_free(info);
+	unsigned long gs = 0;
+	double over = fetch_at(ppath, "AVERAGE", STEP, t0 + 1800, &gs);
+	double under = fetch_at(ppath, "AVERAGE", STEP, t0 + 1800 + STEP, &gs);
+	UNIT_CHECK(isnan(over) && under == 50, "rrd: a value above the maximum is stored "
+	    "unknown", "over %g under %g", over, under);
+	unlink(ppath);
+	free(ppath);
 	unlink(path);
 	unlink(hpath);
 	free(path);
