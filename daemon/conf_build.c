@@ -38,6 +38,8 @@ struct build {
 	bool			  defaults_ok;	/* global interval/timeout agree */
 	struct pending_parent	 *pp;		/* `parent` lines, resolved after all hosts */
 	size_t			  npp;
+	struct pending_dep	 *pdep;		/* `depends` lines, resolved after all services */
+	size_t			  npdep;
 };
 
 /*
@@ -948,6 +950,539 @@ g_rrd(struct build *b, void *obj, const struct conf_node *c)
 	((struct config *)obj)->rrd = rrdl_parse(c, false, b->err);
 }
 
+/* ------------------------------------------------------------ services */
+
+/*
+ * `service "NAME" { rule ...; member HOST [PROBE] [weight W]; depends SVC...;
+ * impact N; sla "NAME" { ... } }`.  Members and dependencies are names
+ * until resolve_services(), after every host and service is read.
+ */
+struct pending_dep {
+	size_t			 svc;		/* index of the service that depends */
+	const char		*name;
+	const struct conf_pos	*pos;
+};
+
+struct svc_build {
+	struct service		*s;
+	const struct conf_node	*rule_node;
+	bool			 weights;	/* some member has a weight */
+};
+
+static const char *const sd_periods[] = { "day", "week", "month", "quarter", "year" };
+static const char *const sd_day_names[] = { "sun", "mon", "tue", "wed", "thu", "fri", "sat" };
+
+static void
+sd_free(struct sla_def *d)
+{
+	free(d->name);
+	free(d->period);
+	free(d->tz);
+	free(d->hours);
+	free(d->holidays);
+	free(d->burn);
+}
+
+static void
+service_free(struct service *s)
+{
+	for (size_t i = 0; i < s->nmembers; i++) {
+		free(s->members[i].host);
+		free(s->members[i].probe);
+	}
+	free(s->members);
+	free(s->depends);
+	for (size_t i = 0; i < s->nslas; i++)
+		sd_free(&s->slas[i]);
+	free(s->slas);
+	free(s->name);
+}
+
+/* Appends item to a comma list (an empty list is ""). */
+static void
+list_add(char **list, const char *item)
+{
+	char	*n = xasprintf("%s%s%s", *list, **list != '\0' ? "," : "", item);
+
+	free(*list);
+	*list = n;
+}
+
+static void
+sd_target(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct sla_def	*d = obj;
+	const char	*why;
+
+	if (conf_percent(c->args[0], &d->target, &why) == -1 || !(d->target > 0 &&
+	    d->target < 100)) {
+		conf_error(b->err, &c->argpos[0], "bad target '%s': a percentage above "
+		    "0%% and below 100%% (like 99.9%%)", c->args[0]);
+		d->target = 0;
+	}
+}
+
+static void
+sd_period(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct sla_def	*d = obj;
+
+	for (size_t i = 0; i < sizeof(sd_periods) / sizeof(sd_periods[0]); i++)
+		if (strcmp(c->args[0], sd_periods[i]) == 0) {
+			free(d->period);
+			d->period = xstrdup(c->args[0]);
+			return;
+		}
+	conf_error(b->err, &c->argpos[0], "bad period '%s': use day, week, month, quarter "
+	    "or year", c->args[0]);
+}
+
+static void
+sd_time_zone(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct sla_def		*d = obj;
+	struct maint_zone	*z;
+	const char		*why;
+
+	if ((z = maint_zone_load(c->args[0], &why)) == NULL) {
+		conf_error(b->err, &c->argpos[0], "bad time-zone '%s': %s", c->args[0], why);
+		return;
+	}
+	maint_zone_free(z);
+	free(d->tz);
+	d->tz = xstrdup(c->args[0]);
+}
+
+/*
+ * `hours DAYS HH:MM-HH:MM`, sent to PostgreSQL as one item per run of
+ * consecutive days in Monday-first order ("mon-fri 08:00-18:00"), so the
+ * SQL side never sees lists or a week wrapping around.
+ */
+static void
+sd_hours(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct sla_def	*d = obj;
+	unsigned	 days;
+	int		 from, to;
+	const char	*why;
+	char		 item[64];
+
+	if (maint_parse_days(c->args[0], &days, &why) == -1) {
+		conf_error(b->err, &c->argpos[0], "bad days '%s' for 'hours': %s",
+		    c->args[0], why);
+		return;
+	}
+	if (maint_parse_span(c->args[1], &from, &to, &why) == -1) {
+		conf_error(b->err, &c->argpos[1], "bad time range '%s' for 'hours': %s",
+		    c->args[1], why);
+		return;
+	}
+	if (to <= from) {
+		conf_error(b->err, &c->argpos[1], "bad time range '%s' for 'hours': service "
+		    "hours end after they start on the same day (use 24:00, and a second "
+		    "'hours' line for the next day)", c->args[1]);
+		return;
+	}
+	for (int j = 0; j < 7; j++) {
+		int	k = j;
+
+		if (!(days & (1u << ((j + 1) % 7))))
+			continue;
+		while (k + 1 < 7 && (days & (1u << ((k + 2) % 7))))
+			k++;
+		if (k == j)
+			snprintf(item, sizeof(item), "%s %s", sd_day_names[(j + 1) % 7],
+			    c->args[1]);
+		else
+			snprintf(item, sizeof(item), "%s-%s %s", sd_day_names[(j + 1) % 7],
+			    sd_day_names[(k + 1) % 7], c->args[1]);
+		list_add(&d->hours, item);
+		j = k;
+	}
+}
+
+static bool
+valid_date(const char *s)
+{
+	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int		 y, m, dd, n = 0;
+
+	if (sscanf(s, "%4d-%2d-%2d%n", &y, &m, &dd, &n) != 3 || n != 10 || strlen(s) != 10 ||
+	    y < 1970 || m < 1 || m > 12 || dd < 1 || dd > mdays[m - 1])
+		return false;
+	return !(m == 2 && dd == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0));
+}
+
+static void
+sd_holidays(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct sla_def	*d = obj;
+
+	for (size_t i = 0; i < c->nargs; i++) {
+		if (!valid_date(c->args[i])) {
+			conf_error(b->err, &c->argpos[i], "bad holiday '%s': a date like "
+			    "2026-12-24", c->args[i]);
+			continue;
+		}
+		list_add(&d->holidays, c->args[i]);
+	}
+}
+
+static void
+sd_down(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct sla_def	*d = obj;
+	bool		 crit = false;
+
+	d->down_warning = false;
+	for (size_t i = 0; i < c->nargs; i++) {
+		if (strcmp(c->args[i], "critical") == 0)
+			crit = true;
+		else if (strcmp(c->args[i], "warning") == 0)
+			d->down_warning = true;
+		else
+			conf_error(b->err, &c->argpos[i], "bad state '%s' for 'down': use "
+			    "critical, or critical warning", c->args[i]);
+	}
+	if (!crit)
+		conf_error(b->err, &c->pos, "'down' must include critical");
+}
+
+static void
+sd_maintenance(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct sla_def	*d = obj;
+
+	if (strcmp(c->args[0], "exclude") == 0)
+		d->maint_up = false;
+	else if (strcmp(c->args[0], "up") == 0)
+		d->maint_up = true;
+	else
+		conf_error(b->err, &c->argpos[0], "bad maintenance '%s': use exclude "
+		    "(not counted) or up (counted as up)", c->args[0]);
+}
+
+static void
+sd_burn_rate(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct sla_def		*d = obj;
+	struct burn_rule	 r;
+	const char		*why;
+
+	if (conf_number(c->args[0], &r.factor, &why) == -1 || !(r.factor > 0)) {
+		conf_error(b->err, &c->argpos[0], "bad burn-rate factor '%s': a number above "
+		    "0 (like 14.4)", c->args[0]);
+		return;
+	}
+	if (conf_duration_ms(c->args[1], &r.long_ms, &why) == -1 || r.long_ms < 1000) {
+		conf_error(b->err, &c->argpos[1], "bad long window '%s' for 'burn-rate': %s",
+		    c->args[1], r.long_ms < 1000 ? "at least 1s" : why);
+		return;
+	}
+	if (conf_duration_ms(c->args[2], &r.short_ms, &why) == -1 || r.short_ms < 1000 ||
+	    r.short_ms >= r.long_ms) {
+		conf_error(b->err, &c->argpos[2], "bad short window '%s' for 'burn-rate': "
+		    "at least 1s and shorter than the long window", c->args[2]);
+		return;
+	}
+	d->burn = xreallocarray(d->burn, d->nburn + 1, sizeof(*d->burn));
+	d->burn[d->nburn++] = r;
+}
+
+static const struct conf_key sd_keys[] = {
+	{ "target",	1, 1, 0, sd_target },
+	{ "period",	1, 1, 0, sd_period },
+	{ "time-zone",	1, 1, 0, sd_time_zone },
+	{ "hours",	2, 2, K_MULTI, sd_hours },
+	{ "holidays",	1, 64, K_MULTI, sd_holidays },
+	{ "down",	1, 2, 0, sd_down },
+	{ "maintenance", 1, 1, 0, sd_maintenance },
+	{ "burn-rate",	3, 3, K_MULTI, sd_burn_rate },
+};
+
+static void
+svc_sla(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct service	*s = ((struct svc_build *)obj)->s;
+	struct sla_def	*d;
+
+	s->slas = xreallocarray(s->slas, s->nslas + 1, sizeof(*s->slas));
+	d = &s->slas[s->nslas++];
+	memset(d, 0, sizeof(*d));
+	d->name = xstrdup(c->args[0]);
+	d->pos = c->argpos[0];
+	d->period = xstrdup("month");
+	d->tz = xstrdup("UTC");
+	d->hours = xstrdup("");
+	d->holidays = xstrdup("");
+	check_name(b, "sla", d->name, &c->argpos[0]);
+	walk(b, sd_keys, sizeof(sd_keys) / sizeof(sd_keys[0]), c, d, NULL);
+	if (count_children(c, "target") == 0)
+		conf_error(b->err, &c->pos, "sla '%s' needs a 'target' (like 99.9%%)", d->name);
+	/* How maintenance counts changes the figure: no silent default. */
+	if (count_children(c, "maintenance") == 0)
+		conf_error(b->err, &c->pos, "sla '%s' needs 'maintenance exclude' or "
+		    "'maintenance up'", d->name);
+	/* Google SRE's two pairs: fast burn over 1h/5m, slow over 6h/30m. */
+	if (d->nburn == 0 && count_children(c, "burn-rate") == 0) {
+		d->burn = xcalloc(2, sizeof(*d->burn));
+		d->burn[0] = (struct burn_rule){ 14.4, 3600000, 300000 };
+		d->burn[1] = (struct burn_rule){ 6, 6 * 3600000, 1800000 };
+		d->nburn = 2;
+	}
+}
+
+static void
+svc_rule(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct svc_build	*sb = obj;
+	struct service		*s = sb->s;
+	const char		*why;
+	long			 n;
+
+	sb->rule_node = c;
+	if (strcmp(c->args[0], "all") == 0 && c->nargs == 1)
+		s->rule = SVC_ALL;
+	else if (strcmp(c->args[0], "at-least") == 0 && c->nargs == 2) {
+		s->rule = SVC_AT_LEAST;
+		if (get_int(b, &(struct conf_node){ .name = "at-least", .args = c->args + 1,
+		    .argpos = c->argpos + 1, .nargs = 1 }, 1, 10000, &n))
+			s->at_least = (int)n;
+	} else if (strcmp(c->args[0], "weighted") == 0 && c->nargs == 2) {
+		s->rule = SVC_WEIGHTED;
+		if (conf_percent(c->args[1], &s->weighted_pct, &why) == -1 ||
+		    !(s->weighted_pct > 0 && s->weighted_pct <= 100))
+			conf_error(b->err, &c->argpos[1], "bad share '%s' for 'rule weighted': "
+			    "a percentage above 0%% up to 100%% (like 60%%)", c->args[1]);
+	} else
+		conf_error(b->err, &c->argpos[0], "bad rule '%s': use all, at-least N, or "
+		    "weighted PERCENT", c->args[0]);
+}
+
+/* `member HOST [PROBE] [weight W]` */
+static void
+svc_member(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct svc_build	*sb = obj;
+	struct service		*s = sb->s;
+	struct service_member	 m = { .weight = 1, .pos = c->argpos[0] };
+	size_t			 i = 1;
+	long			 w;
+
+	if (c->nargs >= 2)
+		m.probe_pos = c->argpos[1];
+
+	if (c->nargs >= 2 && strcmp(c->args[1], "weight") != 0)
+		i = 2;
+	if (i < c->nargs) {
+		if (strcmp(c->args[i], "weight") != 0 || i + 2 != c->nargs) {
+			conf_error(b->err, &c->argpos[i], "bad member: use 'member HOST "
+			    "[PROBE] [weight N]'");
+			return;
+		}
+		if (!get_int(b, &(struct conf_node){ .name = "weight", .args = c->args + i + 1,
+		    .argpos = c->argpos + i + 1, .nargs = 1 }, 1, 1000, &w))
+			return;
+		m.weight = (int)w;
+		sb->weights = true;
+	}
+	for (size_t k = 0; k < s->nmembers; k++)
+		if (strcmp(s->members[k].host, c->args[0]) == 0 &&
+		    ((s->members[k].probe == NULL && i == 1) || (s->members[k].probe != NULL &&
+		    i == 2 && strcmp(s->members[k].probe, c->args[1]) == 0))) {
+			conf_error(b->err, &c->pos, "duplicate member '%s%s%s' in service '%s'",
+			    c->args[0], i == 2 ? " " : "", i == 2 ? c->args[1] : "", s->name);
+			return;
+		}
+	m.host = xstrdup(c->args[0]);
+	m.probe = i == 2 ? xstrdup(c->args[1]) : NULL;
+	s->members = xreallocarray(s->members, s->nmembers + 1, sizeof(*s->members));
+	s->members[s->nmembers++] = m;
+}
+
+static void
+svc_depends(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct service	*s = ((struct svc_build *)obj)->s;
+
+	for (size_t i = 0; i < c->nargs; i++) {
+		b->pdep = xreallocarray(b->pdep, b->npdep + 1, sizeof(*b->pdep));
+		b->pdep[b->npdep++] = (struct pending_dep){ (size_t)(s - b->cfg->services),
+		    c->args[i], &c->argpos[i] };
+	}
+}
+
+static void
+svc_impact(struct build *b, void *obj, const struct conf_node *c)
+{
+	long	n;
+
+	if (get_int(b, c, 1, 3, &n))
+		((struct svc_build *)obj)->s->impact = (int)n;
+}
+
+static const struct conf_key service_keys[] = {
+	{ "rule",	1, 2, 0, svc_rule },
+	{ "member",	1, 4, K_MULTI, svc_member },
+	{ "depends",	1, 64, K_MULTI, svc_depends },
+	{ "impact",	1, 1, 0, svc_impact },
+	{ "sla",	1, 1, K_BLOCK | K_MULTI, svc_sla },
+};
+
+static void
+g_service(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct config		*cfg = obj;
+	struct svc_build	 sb = { 0 };
+	struct service		*s;
+
+	for (size_t i = 0; i < cfg->nservices; i++)
+		if (strcmp(cfg->services[i].name, c->args[0]) == 0) {
+			char *first = fmt_pos(&cfg->services[i].pos);
+
+			conf_error(b->err, &c->argpos[0], "duplicate service '%s' (first at "
+			    "%s)", c->args[0], first);
+			free(first);
+			return;
+		}
+	cfg->services = xreallocarray(cfg->services, cfg->nservices + 1,
+	    sizeof(*cfg->services));
+	s = &cfg->services[cfg->nservices++];
+	memset(s, 0, sizeof(*s));
+	s->name = xstrdup(c->args[0]);
+	s->pos = c->argpos[0];
+	s->impact = 2;
+	check_name(b, "service", s->name, &c->argpos[0]);
+	sb.s = s;
+	walk(b, service_keys, sizeof(service_keys) / sizeof(service_keys[0]), c, &sb, NULL);
+	if (s->nmembers == 0 && count_children(c, "depends") == 0)
+		conf_error(b->err, &c->pos, "service '%s' has no 'member' and no 'depends'",
+		    s->name);
+	if (s->rule == SVC_AT_LEAST && s->at_least > 0 && (size_t)s->at_least > s->nmembers)
+		conf_error(b->err, &sb.rule_node->argpos[1], "rule at-least %d: service '%s' "
+		    "has only %zu member%s", s->at_least, s->name, s->nmembers,
+		    s->nmembers == 1 ? "" : "s");
+	if (sb.weights && s->rule != SVC_WEIGHTED)
+		conf_error(b->err, &c->pos, "service '%s': member weights need 'rule "
+		    "weighted PERCENT'", s->name);
+}
+
+static void
+g_sla_interval(struct build *b, void *obj, const struct conf_node *c)
+{
+	get_interval(b, c, &((struct config *)obj)->sla_interval_ms);
+}
+
+static struct host *
+find_host(struct config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->nhosts; i++)
+		if (strcmp(cfg->hosts[i].name, name) == 0)
+			return &cfg->hosts[i];
+	return NULL;
+}
+
+/* DFS over depends: 1 while on the path, 2 when done.  Reports each loop once. */
+static void
+service_loops(struct build *b, size_t i, unsigned char *color,
+    const struct conf_pos *const *const *dpos)
+{
+	struct service	*s = &b->cfg->services[i];
+
+	color[i] = 1;
+	for (size_t k = 0; k < s->ndepends; k++) {
+		size_t	j = s->depends[k];
+
+		if (color[j] == 1)
+			conf_error(b->err, dpos[i][k], "service dependency loop: '%s' "
+			    "depends on '%s', which depends on '%s' in turn", s->name,
+			    b->cfg->services[j].name, s->name);
+		else if (color[j] == 0)
+			service_loops(b, j, color, dpos);
+	}
+	color[i] = 2;
+}
+
+/* Members name hosts and probes that exist; depends name services; no loops. */
+static void
+resolve_services(struct build *b)
+{
+	struct config		 *cfg = b->cfg;
+	unsigned char		 *color;
+	const struct conf_pos	***dpos;
+
+	for (size_t i = 0; i < cfg->nservices; i++) {
+		struct service	*s = &cfg->services[i];
+
+		for (size_t k = 0; k < s->nmembers; k++) {
+			struct service_member	*m = &s->members[k];
+			struct host		*h = find_host(cfg, m->host);
+			bool			 found = false;
+
+			if (h == NULL) {
+				conf_error(b->err, &m->pos, "service '%s': unknown host '%s'",
+				    s->name, m->host);
+				continue;
+			}
+			for (size_t p = 0; m->probe != NULL && p < h->nprobes; p++)
+				found = found || strcmp(h->probes[p]->name, m->probe) == 0;
+			if (m->probe != NULL && !found)
+				conf_error(b->err, &m->probe_pos, "service '%s': host '%s' has no "
+				    "probe '%s'", s->name, m->host, m->probe);
+		}
+		for (size_t k = 0; k < s->nslas; k++)
+			for (size_t j = 0; j <= i; j++)
+				for (size_t l = 0; l < cfg->services[j].nslas; l++) {
+					struct sla_def *o = &cfg->services[j].slas[l];
+					char *first;
+
+					if ((j == i && l >= k) || strcmp(o->name,
+					    s->slas[k].name) != 0)
+						continue;
+					first = fmt_pos(&o->pos);
+					conf_error(b->err, &s->slas[k].pos, "duplicate sla '%s' "
+					    "(first at %s): SLA names are unique across services",
+					    o->name, first);
+					free(first);
+				}
+	}
+	/* dpos[i][k]: where service i's k-th dependency was written */
+	dpos = xcalloc(cfg->nservices + 1, sizeof(*dpos));
+	for (size_t i = 0; i < b->npdep; i++) {
+		struct pending_dep	*p = &b->pdep[i];
+		struct service		*s = &cfg->services[p->svc];
+		size_t			 j;
+
+		for (j = 0; j < cfg->nservices; j++)
+			if (strcmp(cfg->services[j].name, p->name) == 0)
+				break;
+		if (j == cfg->nservices) {
+			conf_error(b->err, p->pos, "service '%s' depends on unknown service "
+			    "'%s'", s->name, p->name);
+			continue;
+		}
+		if (j == p->svc) {
+			conf_error(b->err, p->pos, "service '%s' depends on itself", s->name);
+			continue;
+		}
+		s->depends = xreallocarray(s->depends, s->ndepends + 1, sizeof(*s->depends));
+		dpos[p->svc] = xreallocarray(dpos[p->svc], s->ndepends + 1, sizeof(**dpos));
+		dpos[p->svc][s->ndepends] = p->pos;
+		s->depends[s->ndepends++] = j;
+	}
+	color = xcalloc(cfg->nservices + 1, 1);
+	for (size_t i = 0; i < cfg->nservices; i++)
+		if (color[i] == 0)
+			service_loops(b, i, color, (const struct conf_pos *const *const *)dpos);
+	for (size_t i = 0; i < cfg->nservices; i++)
+		free(dpos[i]);
+	free(dpos);
+	free(color);
+	free(b->pdep);
+	b->pdep = NULL;
+	b->npdep = 0;
+}
+
 /* Templates and hosts are built after the whole global block is read, so
  * that `interval` may come after them and `use` may precede `template`. */
 static void
@@ -989,6 +1524,8 @@ static const struct conf_key global_keys[] = {
 	{ "capacity-every", 1, 1, 0, g_capacity_time },
 	{ "capacity-window", 1, 1, 0, g_capacity_time },
 	{ "capacity-horizon", 1, 1, 0, g_capacity_time },
+	{ "service",	1, 1, K_BLOCK | K_MULTI, g_service },
+	{ "sla-interval", 1, 1, 0, g_sla_interval },
 	{ "rrd",	0, 0, K_BLOCK, g_rrd },
 };
 
@@ -2274,6 +2811,7 @@ conf_build(struct conf_tree *tree, struct conf_err *err)
 	report_duplicates(&b, "host", names, cfg->nhosts);
 	free(names);
 	resolve_parents(&b);
+	resolve_services(&b);
 
 	free(b.tmpl_nodes);
 	free(b.host_nodes);
@@ -2353,6 +2891,9 @@ conf_free(struct config *cfg)
 	for (size_t r = 0; r < cfg->nreceivers; r++)
 		receiver_free(&cfg->receivers[r]);
 	free(cfg->receivers);
+	for (i = 0; i < cfg->nservices; i++)
+		service_free(&cfg->services[i]);
+	free(cfg->services);
 	conf_tree_free(cfg->tree);
 	free(cfg);
 }

@@ -209,35 +209,43 @@ svc_derive(size_t i, uint64_t when, int depth)
 {
 	struct svc_rt		*r = &sv.s[i];
 	const struct service	*d = r->def;
-	enum severity		*st = xcalloc(d->nmembers + 1, sizeof(*st)), res;
+	enum severity		*best = xcalloc(d->nmembers + 1, sizeof(*best));
+	enum severity		*worst = xcalloc(d->nmembers + 1, sizeof(*worst));
 	int			*wt = xcalloc(d->nmembers + 1, sizeof(*wt));
-	bool			 pending = false, maint = false;
+	enum severity		 res, alt;
+	bool			 maint = false;
 
+	/*
+	 * A member not run yet (a start, a reload) is taken both ways: OK and
+	 * CRITICAL.  Until the two agree, the service is not decided, so a
+	 * restart never journals a made-up state for the seconds it takes.
+	 */
 	for (size_t k = 0; k < d->nmembers; k++) {
 		const struct watched *m = r->members[k];
 
 		wt[k] = d->members[k].weight;
 		if (m == NULL || !m->known) {
-			st[k] = SEV_UNKNOWN;
-			pending = true;
+			best[k] = SEV_OK;
+			worst[k] = SEV_CRITICAL;
 			continue;
 		}
-		st[k] = m->state;
+		best[k] = worst[k] = m->state;
 		maint = maint || m->maint;
 	}
-	res = service_rule_eval(d->rule, d->at_least, d->weighted_pct, st, wt, d->nmembers);
-	free(st);
+	res = service_rule_eval(d->rule, d->at_least, d->weighted_pct, best, wt, d->nmembers);
+	alt = service_rule_eval(d->rule, d->at_least, d->weighted_pct, worst, wt, d->nmembers);
+	free(best);
+	free(worst);
 	free(wt);
 	for (size_t k = 0; k < d->ndepends; k++) {
 		const struct svc_rt *dep = &sv.s[d->depends[k]];
 
 		if (dep->decided && dep->state == SEV_CRITICAL) {
-			res = SEV_CRITICAL;
+			res = alt = SEV_CRITICAL;
 			maint = maint || dep->maint;
 		}
 	}
-	/* Waiting on members' first runs (a start, a reload): say nothing yet. */
-	if (res == SEV_UNKNOWN && pending)
+	if (res != alt)
 		return;
 	/* Planned work only matters while it takes the service down. */
 	svc_set(i, res, maint && res != SEV_OK, when, depth);

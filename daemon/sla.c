@@ -3,8 +3,8 @@
  * PostgreSQL (itsmd_sla_define) at start and on reload; a timer then asks
  * PostgreSQL, one statement per SLA, for the error budget left in the
  * current period and the burn rate over each rule's two windows, and turns
- * the answer into incidents: "sla-breach" (budget exhausted, CRITICAL) and
- * "sla-risk" (budget burning too fast, WARNING), host = the service.
+ * the answer into incidents: "sla-breach[SLA]" (budget exhausted, CRITICAL)
+ * and "sla-risk[SLA]" (budget burning too fast, WARNING), host = the service.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,9 +69,17 @@ prio(int impact, enum severity sev)
 	return priority_of(m, impact, sev);
 }
 
+/*
+ * The incident's check is "sla-breach[NAME]" or "sla-risk[NAME]": a service
+ * may have several SLAs (a monthly one and a business-hours one), each with
+ * its own verdict, like the rows of a table probe.
+ */
 static void
-sla_tell(const struct sla_eval *e, const char *check, enum severity sev, const char *sum)
+sla_tell(const struct sla_eval *e, const char *kind, enum severity sev, const char *sum)
 {
+	char	check[192];
+
+	snprintf(check, sizeof(check), "%s[%s]", kind, e->sla);
 	incident_change(&(struct incident_change){ .host = e->service, .check = check,
 	    .sev = sev, .summary = sum, .priority = prio(e->impact, sev) });
 }
@@ -122,12 +130,12 @@ sla_evaluated(void *arg, const struct pg_result *res, const char *error)
 
 	/* No downtime is no breach, even with no budget (no service hours yet). */
 	if (left <= 0 && down > 0) {
-		snprintf(sum, sizeof(sum), "SLA %s breached: error budget of %.0f s exhausted "
-		    "(%.0f s down, achieved %.3f%% of %g%%)", e->sla, budget, down, ach,
+		snprintf(sum, sizeof(sum), "SLA %s breached: error budget of %.1f s exhausted "
+		    "(%.1f s down, achieved %.3f%% of %g%%)", e->sla, budget, down, ach,
 		    e->target);
 		sla_tell(e, "sla-breach", SEV_CRITICAL, sum);
 	} else {
-		snprintf(sum, sizeof(sum), "SLA %s: %.0f s of %.0f s error budget left", e->sla,
+		snprintf(sum, sizeof(sum), "SLA %s: %.1f s of %.1f s error budget left", e->sla,
 		    left, budget);
 		sla_tell(e, "sla-breach", SEV_OK, sum);
 	}
@@ -139,7 +147,7 @@ sla_evaluated(void *arg, const struct pg_result *res, const char *error)
 		const struct burn_rule *b = &e->burn[fired];
 
 		snprintf(sum, sizeof(sum), "SLA %s at risk: error budget burning %.1fx over "
-		    "%.0f s and %.1fx over %.0f s (rule %gx); %.0f s of %.0f s left", e->sla,
+		    "%.0f s and %.1fx over %.0f s (rule %gx); %.1f s of %.1f s left", e->sla,
 		    burn[2 * fired], b->long_ms / 1000.0, burn[2 * fired + 1],
 		    b->short_ms / 1000.0, b->factor, left > 0 ? left : 0, budget);
 		sla_tell(e, "sla-risk", SEV_WARNING, sum);
@@ -258,7 +266,7 @@ sla_configure(struct event_base *base, const struct config *cfg)
 bool
 sla_incident_is(const char *host, const char *check)
 {
-	return (strcmp(check, "sla-breach") == 0 || strcmp(check, "sla-risk") == 0) &&
+	return (strncmp(check, "sla-breach[", 11) == 0 || strncmp(check, "sla-risk[", 9) == 0) &&
 	    service_is(host);
 }
 

@@ -854,7 +854,8 @@ struct service_member {
 	char		*host;
 	char		*probe;		/* NULL: the host's availability */
 	int		 weight;	/* for `rule weighted`; default 1 */
-	struct conf_pos	 pos;
+	struct conf_pos	 pos;		/* of the host name */
+	struct conf_pos	 probe_pos;
 };
 
 /* `burn-rate FACTOR LONG SHORT`: risk when both windows burn faster. */
@@ -924,8 +925,8 @@ void	avail_shutdown(void);
 /*
  * sla.c: upserts each SLA (itsmd_sla_define) at start and reload, and every
  * sla_interval_ms evaluates budget and burn rates in PostgreSQL: host SERVICE,
- * check "sla-breach" (budget exhausted, CRITICAL) and "sla-risk" (burn rate,
- * WARNING) incidents.  Skipped while PostgreSQL is down.
+ * check "sla-breach[SLA]" (budget exhausted, CRITICAL) and "sla-risk[SLA]"
+ * (burn rate, WARNING) incidents.  Skipped while PostgreSQL is down.
  */
 void	sla_configure(struct event_base *, const struct config *);
 /* an SLA incident of a configured service (not a check: reconcile keeps it) */

@@ -1,0 +1,325 @@
+/*
+ * test_service.c: business services.  The rules (all, at-least N, weighted)
+ * as a table of member states; the `service` block of the conf, good and
+ * bad, with the exact FILE:LINE:COL errors; and the derivation on real
+ * checks (no database: the journal's statements just queue).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "itsmd.h"
+#include "unit.h"
+
+#define O SEV_OK
+#define W SEV_WARNING
+#define C SEV_CRITICAL
+#define U SEV_UNKNOWN
+
+/* ---------------------------------------------------------------- rules */
+
+static const struct {
+	const char		*name;
+	enum service_rule	 rule;
+	int			 n;
+	double			 pct;
+	size_t			 count;
+	enum severity		 st[4];
+	int			 wt[4];
+	enum severity		 want;
+} rules[] = {
+	{ "all: every member ok", SVC_ALL, 0, 0, 3, { O, O, O }, { 1, 1, 1 }, O },
+	{ "all: a warning", SVC_ALL, 0, 0, 3, { O, W, O }, { 1, 1, 1 }, W },
+	{ "all: worst member wins", SVC_ALL, 0, 0, 3, { W, C, U }, { 1, 1, 1 }, C },
+	{ "all: an unknown is not up", SVC_ALL, 0, 0, 2, { O, U }, { 1, 1 }, U },
+	{ "at-least 2 of 3: one down still holds (warning)", SVC_AT_LEAST, 2, 0, 3,
+	    { O, C, O }, { 1, 1, 1 }, W },
+	{ "at-least 2 of 3: all up", SVC_AT_LEAST, 2, 0, 3, { O, O, O }, { 1, 1, 1 }, O },
+	{ "at-least 2 of 3: a warning member counts as up", SVC_AT_LEAST, 2, 0, 3,
+	    { W, C, W }, { 1, 1, 1 }, W },
+	{ "at-least 2 of 3: two down is critical", SVC_AT_LEAST, 2, 0, 3, { C, O, C },
+	    { 1, 1, 1 }, C },
+	{ "at-least 2 of 3: undecided with an unknown", SVC_AT_LEAST, 2, 0, 3, { O, C, U },
+	    { 1, 1, 1 }, U },
+	{ "at-least 2 of 3: held with an unknown (warning)", SVC_AT_LEAST, 2, 0, 3,
+	    { O, O, U }, { 1, 1, 1 }, W },
+	{ "at-least 1 of 2: both down", SVC_AT_LEAST, 1, 0, 2, { C, C }, { 1, 1 }, C },
+	{ "weighted 60%: 3 of 4 up by weight", SVC_WEIGHTED, 0, 60, 2, { O, C }, { 3, 1 }, W },
+	{ "weighted 60%: 1 of 4 up by weight", SVC_WEIGHTED, 0, 60, 2, { C, O }, { 3, 1 }, C },
+	{ "weighted 66.67%: 2 of 3 meets it", SVC_WEIGHTED, 0, 200.0 / 3, 3, { O, O, C },
+	    { 1, 1, 1 }, W },
+	{ "weighted 100%: all up", SVC_WEIGHTED, 0, 100, 2, { O, O }, { 1, 5 }, O },
+	{ "weighted 50%: unknown heavy member undecides", SVC_WEIGHTED, 0, 50, 2, { C, U },
+	    { 1, 3 }, U },
+	{ "no members: unknown", SVC_ALL, 0, 0, 0, { O }, { 1 }, U },
+};
+
+static void
+test_rules(void)
+{
+	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
+		enum severity got = service_rule_eval(rules[i].rule, rules[i].n, rules[i].pct,
+		    rules[i].st, rules[i].wt, rules[i].count);
+
+		UNIT_CHECK(got == rules[i].want, rules[i].name, "got %s want %s",
+		    severity_name(got), severity_name(rules[i].want));
+	}
+}
+
+/* ----------------------------------------------------------------- conf */
+
+static struct config *
+load(const char *text, char **errors)
+{
+	struct conf_err		 err = { 0 };
+	struct conf_tree	*tree;
+	struct config		*cfg = NULL;
+
+	unit_capture_start();
+	if ((tree = conf_parse_string("t.conf", text, &err)) != NULL)
+		cfg = conf_build(tree, &err);
+	*errors = unit_capture_end();
+	return cfg;
+}
+
+#define HOSTS								\
+	"host web1 {\n address 127.0.0.1\n probe home tcp { port 80 }\n}\n"	\
+	"host web2 {\n address 127.0.0.2\n probe home tcp { port 80 }\n}\n"	\
+	"host db1 {\n address 127.0.0.3\n probe pg tcp { port 5432 }\n}\n"
+
+static void
+test_conf_good(void)
+{
+	char		*errs;
+	struct config	*cfg = load(HOSTS
+	    "sla-interval 5s\n"
+	    "service payments { member db1 }\n"
+	    "service webshop {\n"
+	    "  rule weighted 60%\n"
+	    "  member web1 home\n"
+	    "  member web2 home weight 2\n"
+	    "  member db1\n"
+	    "  depends payments\n"
+	    "  impact 1\n"
+	    "  sla monthly {\n"
+	    "    target 99.9%\n"
+	    "    period month\n"
+	    "    time-zone \"Europe/Berlin\"\n"
+	    "    hours mon-fri 08:00-18:00\n"
+	    "    hours sat,sun 10:00-14:00\n"
+	    "    holidays 2026-12-24 2026-12-25\n"
+	    "    holidays 2026-12-31\n"
+	    "    down critical warning\n"
+	    "    maintenance up\n"
+	    "    burn-rate 14.4 60s 10s\n"
+	    "  }\n"
+	    "  sla daily { target 99%; period day; maintenance exclude }\n"
+	    "}\n", &errs);
+	const struct service	*s;
+	const struct sla_def	*d;
+
+	UNIT_CHECK(cfg != NULL, "a full service block builds", "errors: %s", errs);
+	if (cfg == NULL)
+		return;
+	UNIT_CHECK(cfg->nservices == 2 && cfg->sla_interval_ms == 5000,
+	    "two services, sla-interval 5s", "%zu %llu", cfg->nservices,
+	    (unsigned long long)cfg->sla_interval_ms);
+	s = &cfg->services[1];
+	UNIT_CHECK(s->rule == SVC_WEIGHTED && s->weighted_pct == 60 && s->impact == 1,
+	    "rule weighted 60%, impact 1", "rule %d pct %g impact %d", s->rule,
+	    s->weighted_pct, s->impact);
+	UNIT_CHECK(s->nmembers == 3 && strcmp(s->members[0].probe, "home") == 0 &&
+	    s->members[0].weight == 1 && s->members[1].weight == 2 &&
+	    s->members[2].probe == NULL, "members with probes, weights, a host alone",
+	    "n %zu", s->nmembers);
+	UNIT_CHECK(s->ndepends == 1 && s->depends[0] == 0, "depends resolved to the index",
+	    "n %zu", s->ndepends);
+	UNIT_CHECK(cfg->services[0].impact == 2 && cfg->services[0].rule == SVC_ALL,
+	    "defaults: impact 2, rule all", "impact %d", cfg->services[0].impact);
+	d = &s->slas[0];
+	UNIT_CHECK(s->nslas == 2 && d->target == 99.9 && strcmp(d->period, "month") == 0 &&
+	    strcmp(d->tz, "Europe/Berlin") == 0, "sla target, period, zone", "%g %s %s",
+	    d->target, d->period, d->tz);
+	UNIT_CHECK(strcmp(d->hours, "mon-fri 08:00-18:00,sat-sun 10:00-14:00") == 0,
+	    "hours as Monday-first runs of days", "'%s'", d->hours);
+	UNIT_CHECK(strcmp(d->holidays, "2026-12-24,2026-12-25,2026-12-31") == 0,
+	    "holidays joined", "'%s'", d->holidays);
+	UNIT_CHECK(d->down_warning && d->maint_up, "down critical warning, maintenance up",
+	    "%d %d", d->down_warning, d->maint_up);
+	UNIT_CHECK(d->nburn == 1 && d->burn[0].factor == 14.4 && d->burn[0].long_ms == 60000 &&
+	    d->burn[0].short_ms == 10000, "burn-rate as written", "n %zu", d->nburn);
+	d = &s->slas[1];
+	UNIT_CHECK(strcmp(d->tz, "UTC") == 0 && d->hours[0] == '\0' && !d->down_warning &&
+	    !d->maint_up, "sla defaults: UTC, 24x7, critical only", "%s '%s'", d->tz,
+	    d->hours);
+	UNIT_CHECK(d->nburn == 2 && d->burn[0].factor == 14.4 && d->burn[0].long_ms ==
+	    3600000 && d->burn[0].short_ms == 300000 && d->burn[1].factor == 6 &&
+	    d->burn[1].long_ms == 21600000 && d->burn[1].short_ms == 1800000,
+	    "default burn rates: 14.4 1h 5m and 6 6h 30m", "n %zu", d->nburn);
+	conf_free(cfg);
+}
+
+static const struct {
+	const char	*name;
+	const char	*text;
+	const char	*want;		/* every error, in order */
+} bad[] = {
+	{ "unknown member host", HOSTS "service s {\n  member web9 home\n}\n",
+	    "t.conf:14:10: service 's': unknown host 'web9'\n" },
+	{ "unknown member probe", HOSTS "service s {\n  member web1 nope\n}\n",
+	    "t.conf:14:15: service 's': host 'web1' has no probe 'nope'\n" },
+	{ "unknown dependency", HOSTS "service s {\n  member db1\n  depends ghost\n}\n",
+	    "t.conf:15:11: service 's' depends on unknown service 'ghost'\n" },
+	{ "dependency loop", HOSTS "service a {\n  member db1\n  depends b\n}\n"
+	    "service b {\n  depends a\n}\n",
+	    "t.conf:18:11: service dependency loop: 'b' depends on 'a', which depends on "
+	    "'b' in turn\n" },
+	{ "depends on itself", HOSTS "service a {\n  member db1\n  depends a\n}\n",
+	    "t.conf:15:11: service 'a' depends on itself\n" },
+	{ "duplicate service", HOSTS "service a { member db1 }\nservice a { member db1 }\n",
+	    "t.conf:14:9: duplicate service 'a' (first at t.conf:13:9)\n" },
+	{ "duplicate sla across services", HOSTS
+	    "service a { member db1\n sla m { target 99%; maintenance up }\n}\n"
+	    "service b { member db1\n sla m { target 99%; maintenance up }\n}\n",
+	    "t.conf:17:6: duplicate sla 'm' (first at t.conf:14:6): SLA names are unique "
+	    "across services\n" },
+	{ "at-least more than members", HOSTS "service s {\n  rule at-least 3\n"
+	    "  member web1 home\n  member web2 home\n}\n",
+	    "t.conf:14:17: rule at-least 3: service 's' has only 2 members\n" },
+	{ "bad rule", HOSTS "service s {\n  rule most\n  member db1\n}\n",
+	    "t.conf:14:8: bad rule 'most': use all, at-least N, or weighted PERCENT\n" },
+	{ "weights without weighted", HOSTS "service s {\n  member db1 weight 2\n}\n",
+	    "t.conf:13:1: service 's': member weights need 'rule weighted PERCENT'\n" },
+	{ "no members", HOSTS "service s {\n  impact 1\n}\n",
+	    "t.conf:13:1: service 's' has no 'member' and no 'depends'\n" },
+	{ "sla mistakes, all reported", HOSTS "service s {\n  member db1\n"
+	    "  sla x {\n    target 100%\n    period fortnight\n    time-zone \"Mars/Olympus\"\n"
+	    "    hours mon-fri 18:00-08:00\n    holidays 2026-02-30\n    down warning\n"
+	    "    burn-rate 2 5m 1h\n  }\n}\n",
+	    "t.conf:16:12: bad target '100%': a percentage above 0% and below 100% (like "
+	    "99.9%)\n"
+	    "t.conf:17:12: bad period 'fortnight': use day, week, month, quarter or year\n"
+	    "t.conf:18:15: bad time-zone 'Mars/Olympus': no such zone in /usr/share/zoneinfo\n"
+	    "t.conf:19:19: bad time range '18:00-08:00' for 'hours': service hours end after "
+	    "they start on the same day (use 24:00, and a second 'hours' line for the next "
+	    "day)\n"
+	    "t.conf:20:14: bad holiday '2026-02-30': a date like 2026-12-24\n"
+	    "t.conf:21:5: 'down' must include critical\n"
+	    "t.conf:22:20: bad short window '1h' for 'burn-rate': at least 1s and shorter "
+	    "than the long window\n"
+	    "t.conf:15:3: sla 'x' needs 'maintenance exclude' or 'maintenance up'\n" },
+	{ "sla without target", HOSTS "service s {\n  member db1\n"
+	    "  sla x { maintenance exclude }\n}\n",
+	    "t.conf:15:3: sla 'x' needs a 'target' (like 99.9%)\n" },
+	{ "sla-interval under a second", HOSTS "sla-interval 500ms\n",
+	    "t.conf:13:14: bad duration '500ms' for 'sla-interval': must be at least 1s\n" },
+};
+
+static void
+test_conf_bad(void)
+{
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char		*errs;
+		struct config	*cfg = load(bad[i].text, &errs);
+
+		UNIT_CHECK(cfg == NULL && strcmp(errs, bad[i].want) == 0, bad[i].name,
+		    "got '%s' want '%s'", errs, bad[i].want);
+		conf_free(cfg);
+	}
+}
+
+/* ---------------------------------------------------------- derivation */
+
+/* A check's hard state as state.c leaves it, without running a probe. */
+static void
+set_state(struct check *c, enum severity sev, bool maint)
+{
+	c->inst[0]->st.nhist = 21;
+	c->inst[0]->st.state = sev;
+	c->inst[0]->st.maintenance = maint;
+	c->result.finished_wall_ms = 1000;
+	service_check_done(c);
+}
+
+static void
+test_derive(void)
+{
+	char		 *errs;
+	struct config	 *cfg = load(HOSTS
+	    "service db { member db1 }\n"
+	    "service shop {\n  rule at-least 1\n  member web1 home\n  member web2 home\n"
+	    "  depends db\n}\n", &errs);
+	struct checkset	 *cs;
+	struct check	 *w1, *w2, *db;
+	char		 *log;
+
+	if (cfg == NULL) {
+		UNIT_CHECK(0, "derivation conf builds", "%s", errs);
+		return;
+	}
+	/* No database here: the journal is off, so nothing queues (and leaks). */
+	avail_shutdown();
+	cs = checks_build(cfg);
+	w1 = checks_find(cs, "web1/home");
+	w2 = checks_find(cs, "web2/home");
+	db = checks_find(cs, "db1/pg");
+	unit_capture_start();
+	service_configure(cfg, cs);
+	log = unit_capture_end();
+	UNIT_CHECK(strstr(log, "service") == NULL, "nothing is decided before the first runs",
+	    "log: %s", log);
+
+	unit_capture_start();
+	set_state(db, SEV_OK, false);
+	set_state(w1, SEV_OK, false);
+	log = unit_capture_end();
+	UNIT_CHECK(strstr(log, "service db: ok") != NULL && strstr(log, "service shop") ==
+	    NULL, "db decided; shop waits for web2 (undecided)", "log: %s", log);
+
+	unit_capture_start();
+	set_state(w2, SEV_CRITICAL, false);
+	log = unit_capture_end();
+	UNIT_CHECK(strstr(log, "service shop: warning (rule at-least 1 of 2)") != NULL,
+	    "one of two down: warning", "log: %s", log);
+
+	unit_capture_start();
+	set_state(w1, SEV_CRITICAL, true);
+	log = unit_capture_end();
+	UNIT_CHECK(strstr(log, "service shop: critical (rule at-least 1 of 2; in "
+	    "maintenance)") != NULL, "both down, one in maintenance: critical, flagged",
+	    "log: %s", log);
+
+	unit_capture_start();
+	set_state(w1, SEV_OK, false);
+	set_state(w2, SEV_OK, false);
+	set_state(db, SEV_CRITICAL, false);
+	log = unit_capture_end();
+	UNIT_CHECK(strstr(log, "service db: critical") != NULL &&
+	    strstr(log, "service shop: critical") != NULL &&
+	    strstr(log, "service shop: ok") != NULL,
+	    "a critical dependency makes the service critical", "log: %s", log);
+
+	unit_capture_start();
+	set_state(db, SEV_WARNING, false);
+	log = unit_capture_end();
+	UNIT_CHECK(strstr(log, "service shop: ok") != NULL, "a warning dependency does not",
+	    "log: %s", log);
+	UNIT_CHECK(service_is("shop") && !service_is("web1"), "service_is names services",
+	    "%s", "wrong");
+
+	service_shutdown();
+	checks_free(cs);
+	conf_free(cfg);
+}
+
+int
+main(void)
+{
+	log_init("test_service", true, LOG_INFO);
+	test_rules();
+	test_conf_good();
+	test_conf_bad();
+	test_derive();
+	return UNIT_DONE();
+}
