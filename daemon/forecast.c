@@ -148,22 +148,26 @@ forecast_holt(const double *t, const double *v, size_t n, size_t m, double limit
 	t0 = lin.slope * step;
 	double base = lin.intercept + lin.slope * t[0];
 	if (m) {
-		size_t	 k = n / m;
-		double	 first = 0, last = 0, nfirst = 0, nlast = 0;
+		/* the first and last seasons with no gap: a gap would tilt the mean */
+		size_t	 k = n / m, kf = k, kl = k;
+		double	 first = 0, last = 0;
 
-		for (size_t i = 0; i < m; i++) {
-			if (isfinite(v[i])) {
-				first += v[i];
-				nfirst++;
-			}
-			if (isfinite(v[(k - 1) * m + i])) {
-				last += v[(k - 1) * m + i];
-				nlast++;
-			}
+		for (size_t j = 0; j < k; j++) {
+			bool whole = true;
+			for (size_t i = 0; i < m && whole; i++)
+				whole = isfinite(v[j * m + i]);
+			if (whole && kf == k)
+				kf = j;
+			if (whole)
+				kl = j;
 		}
-		if (nfirst > 0 && nlast > 0) {
-			t0 = (last / nlast - first / nfirst) / (double)((k - 1) * m);
-			base = first / nfirst - t0 * (double)(m - 1) / 2;
+		if (kf < k && kl > kf) {
+			for (size_t i = 0; i < m; i++) {
+				first += v[kf * m + i];
+				last += v[kl * m + i];
+			}
+			t0 = (last - first) / (double)m / (double)((kl - kf) * m);
+			base = first / (double)m - t0 * ((double)(m - 1) / 2 + (double)(kf * m));
 		}
 		for (size_t i = 0; i < n; i++)
 			if (isfinite(v[i])) {

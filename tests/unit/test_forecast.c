@@ -75,13 +75,15 @@ holt_winters(void)
 		double		 per_day, amp, nz, limit;
 		size_t		 season;
 		bool		 found;
+		unsigned	 gaps;		/* unknowns at both ends (a window's edges) */
 	} cases[] = {
-		{ "growth with a daily cycle: the peak's date", 1, 5, 0, 90, 24, true },
-		{ "steep growth with a wide cycle", 3, 10, 0, 100, 24, true },
-		{ "growth with cycle and noise", 1, 5, 0.5, 90, 24, true },
-		{ "growth without a cycle, Holt's linear", 1, 0, 0, 90, 0, true },
-		{ "a cycle without growth: no date", 0, 5, 0, 90, 24, false },
-		{ "a cycle with noise, no growth: no date", 0, 5, 2, 90, 24, false },
+		{ "growth with a daily cycle: the peak's date", 1, 5, 0, 90, 24, true, 0 },
+		{ "the same with gaps at both ends", 1, 5, 0, 90, 24, true, 3 },
+		{ "steep growth with a wide cycle", 3, 10, 0, 100, 24, true, 0 },
+		{ "growth with cycle and noise", 1, 5, 0.5, 90, 24, true, 0 },
+		{ "growth without a cycle, Holt's linear", 1, 0, 0, 90, 0, true, 0 },
+		{ "a cycle without growth: no date", 0, 5, 0, 90, 24, false, 0 },
+		{ "a cycle with noise, no growth: no date", 0, 5, 2, 90, 24, false, 0 },
 	};
 	double		 t[NPTS], v[NPTS], t0 = 1.7e9;
 	struct forecast	 fc;
@@ -91,6 +93,8 @@ holt_winters(void)
 		for (unsigned i = 0; i < NPTS; i++) {
 			t[i] = t0 + i * 3600.0;
 			v[i] = seasonal(i, cases[c].per_day, cases[c].amp, cases[c].nz);
+			if (i < cases[c].gaps || i >= NPTS - cases[c].gaps)
+				v[i] = NAN;
 		}
 		int rc = forecast_holt(t, v, NPTS, cases[c].season, cases[c].limit, &fc);
 		snprintf(name, sizeof(name), "holt-winters: %s", cases[c].name);
