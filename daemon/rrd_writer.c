@@ -1,10 +1,12 @@
 /*
  * rrd_writer.c: every sample's way into an RRD file.  The loop only appends
- * to a queue; one worker thread creates missing files and writes updates,
- * through rrdcached when configured, else with librrd directly; either way
- * what is queued for one file goes out in one call.  A stalled disk or a
- * dead rrdcached therefore delays graphs, never probes, and a full disk
- * becomes an incident on itsmd's own storage (rrdw_watch).
+ * to a buffer of its own, handed to one worker thread once per loop pass
+ * (one lock, one wake-up); the worker creates missing files and writes,
+ * through rrdcached when configured (one BATCH of many files per round
+ * trip), else with librrd directly; either way what is queued for one file
+ * goes out in one call.  A stalled disk or a dead rrdcached therefore delays
+ * graphs, never probes, and a full disk becomes an incident on itsmd's own
+ * storage (rrdw_watch).
  */
 #include <errno.h>
 #include <limits.h>
@@ -13,9 +15,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <rrd.h>
 #include <rrd_client.h>
@@ -26,30 +32,52 @@
 /* Past this many queued updates new ones are dropped (and counted), so a
  * dead disk cannot grow the daemon without bound. */
 #define RRDW_QUEUE_MAX	(1u << 20)
-#define KNOWN_BUCKETS	4096
+#define SERIES_BUCKETS0	4096
 /* Updates of one file in one librrd call at most. */
 #define RRDW_BATCH	256
+/* rrdcached: commands per BATCH; its command lines must stay under 4 KiB. */
+#define BATCH_CMDS	8192
+#define BATCH_LINE	3900
+/* rrdcached slower than this on one batch is taken for gone (updates held). */
+#define BATCH_TIMEOUT_S	30
+/* Failing files logged one by one per interval; the rest only counted. */
+#define RRDW_LOG_FILES	20
 #define STORAGE_HOST	"itsmd"
 #define STORAGE_CHECK	"storage"
 
-struct rrd_item {
-	struct rrd_item	*next;
-	uint64_t	 seq;		/* queue order */
-	char		*path;
-	unsigned	 step_s;
-	uint64_t	 when_ms;
-	bool		 ok;
-	double		 value;
-	struct rrd_ds	 ds;		/* what the file is made with (rrd_layout.c) */
-};
-
-/* What the thread knows of a file: it exists, or when to stop being quiet
- * about its errors.  Only the worker thread touches these. */
+/*
+ * One RRD file, made on the loop the first time its series is updated and
+ * kept until rrdw_stop, so an update carries a pointer instead of four
+ * strings.  key and path never change once made (the worker reads path);
+ * the fields after them belong to the worker thread alone.
+ */
 struct known {
-	struct known	*next;
+	struct known	*hnext;		/* loop: hash chain */
+	uint32_t	 hash;
+	size_t		 keylen;
+	char		*key;		/* host \0 probe \0 row \0 metric \0 */
 	char		*path;
+	/* worker thread only */
+	char		*cpath;		/* the path as rrdcached gets it */
 	bool		 exists;
 	uint64_t	 quiet_until_ms;
+	uint64_t	 gen;		/* the round its items were last grouped in */
+	size_t		 first, last;	/* that round's items: a chain through next[] */
+};
+
+struct rrd_item {
+	struct known	*k;
+	uint64_t	 when_ms;
+	double		 value;
+	unsigned	 step_s;
+	bool		 ok;
+	bool		 done;		/* worker: written (or given up) */
+};
+
+/* A growable array of items. */
+struct items {
+	struct rrd_item	*v;
+	size_t		 n, cap;
 };
 
 static struct {
@@ -58,14 +86,13 @@ static struct {
 	pthread_t	 thread;
 	bool		 started;
 	bool		 stop;
-	struct rrd_item	*head, *tail;
-	size_t		 len;
+	struct items	 q;		/* handed over by the loop, under mu */
+	size_t		 len;		/* q + what the worker holds, under mu */
 	uint64_t	 dropped;
 	bool		 drop_logged;
 	char		*dir;
 	char		*daemon;	/* "unix:/path" or NULL */
 	bool		 daemon_down;	/* logged once, until it is back */
-	struct known	*known[KNOWN_BUCKETS];
 	/* storage health, under mu: the worker sets, the loop's timer reads */
 	uint64_t	 storage_fail_ms;	/* mono time of the last storage error */
 	unsigned	 storage_step_s;
@@ -73,8 +100,43 @@ static struct {
 	bool		 storage_reported;	/* loop side: incident raised */
 	struct event	*watch;
 	uint64_t	 written;
-	uint64_t	 seq;
 } W = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+
+/* The loop's side: the series table and this pass's updates. */
+static struct {
+	struct known	**tab;
+	size_t		  nbuckets, count;
+	struct items	  buf;
+	struct event	 *flush;	/* active once per pass with updates */
+	bool		  pending;
+} L;
+
+/* The worker's side. */
+static struct {
+	struct items	 held;		/* taken from W.q, not yet written */
+	size_t		*next;		/* per held item: next of the same file */
+	size_t		 nextcap;
+	struct known	**touched;	/* this round's files, first-seen order */
+	size_t		 ntouched, touchedcap;
+	uint64_t	 gen;
+	bool		 resend;	/* a batch is sent again after a cut */
+	int		 sock;		/* our own rrdcached connection, or -1 */
+	char		*cdir;		/* realpath of the rrd dir, for rrdcached */
+	char		*out;		/* the batch being built */
+	size_t		 outlen, outcap;
+	struct known	**cmd;		/* the batch's commands: which file */
+	size_t		 ncmd, cmdcap;
+	struct rrd_item	**cmditems;	/* and which items each covers */
+	size_t		 ncmditems, cmditemscap;
+	size_t		*cmdfirst;	/* first of cmditems per command, ncmd + 1 */
+	char		 rbuf[8192];	/* replies being read */
+	size_t		 rlen;
+	/* failures this interval: one summary line */
+	uint64_t	 fail_start_ms;
+	unsigned	 fail_step_s;
+	size_t		 fail_files;
+	char		 fail_why[200];
+} T = { .sock = -1 };
 
 char *
 rrdw_path(const char *dir, const char *host, const char *probe, const char *row,
@@ -85,74 +147,187 @@ rrdw_path(const char *dir, const char *host, const char *probe, const char *row,
 	return xasprintf("%s/%s/%s/%s.rrd", dir, host, probe, metric);
 }
 
+static void
+items_push(struct items *it, const struct rrd_item *x, size_t n)
+{
+	if (it->n + n > it->cap) {
+		size_t cap = it->cap ? it->cap : 1024;
+		while (cap < it->n + n)
+			cap *= 2;
+		it->v = xreallocarray(it->v, cap, sizeof(*it->v));
+		it->cap = cap;
+	}
+	memcpy(it->v + it->n, x, n * sizeof(*x));
+	it->n += n;
+}
+
+/* Appends src to dst and empties src, by swapping when dst is empty. */
+static void
+items_move(struct items *dst, struct items *src)
+{
+	if (dst->n == 0) {
+		struct items t = *dst;
+		*dst = *src;
+		*src = t;
+	} else
+		items_push(dst, src->v, src->n);
+	src->n = 0;
+}
+
+/* FNV-1a over the four names, each with its terminating NUL. */
+static uint32_t
+key_hash(const char *const s[4])
+{
+	uint32_t	h = 2166136261u;
+
+	for (int i = 0; i < 4; i++) {
+		const char *p = s[i];
+		do {
+			h ^= (unsigned char)*p;
+			h *= 16777619u;
+		} while (*p++ != '\0');
+	}
+	return h;
+}
+
+static bool
+key_eq(const struct known *k, const char *const s[4])
+{
+	const char	*p = k->key;
+
+	for (int i = 0; i < 4; i++) {
+		size_t n = strlen(s[i]) + 1;
+		if ((size_t)(p - k->key) + n > k->keylen || memcmp(p, s[i], n) != 0)
+			return false;
+		p += n;
+	}
+	return (size_t)(p - k->key) == k->keylen;
+}
+
+static void
+series_grow(void)
+{
+	size_t		  nb = L.nbuckets ? L.nbuckets * 4 : SERIES_BUCKETS0;
+	struct known	**tab = xcalloc(nb, sizeof(*tab));
+
+	for (size_t i = 0; i < L.nbuckets; i++)
+		while (L.tab[i] != NULL) {
+			struct known *k = L.tab[i];
+			L.tab[i] = k->hnext;
+			k->hnext = tab[k->hash & (nb - 1)];
+			tab[k->hash & (nb - 1)] = k;
+		}
+	free(L.tab);
+	L.tab = tab;
+	L.nbuckets = nb;
+}
+
+/* The file of a series, found by its names or made (loop side). */
+static struct known *
+series_get(const char *host, const char *probe, const char *row, const char *metric)
+{
+	const char	*s[4] = { host, probe, row ? row : "", metric };
+	uint32_t	 h = key_hash(s);
+	struct known	*k;
+	size_t		 len = 0;
+
+	if (L.nbuckets > 0)
+		for (k = L.tab[h & (L.nbuckets - 1)]; k != NULL; k = k->hnext)
+			if (k->hash == h && key_eq(k, s))
+				return k;
+	if (L.count >= L.nbuckets * 2)
+		series_grow();
+	k = xcalloc(1, sizeof(*k));
+	for (int i = 0; i < 4; i++)
+		len += strlen(s[i]) + 1;
+	k->key = xmalloc(len);
+	k->keylen = len;
+	len = 0;
+	for (int i = 0; i < 4; i++) {
+		size_t n = strlen(s[i]) + 1;
+		memcpy(k->key + len, s[i], n);
+		len += n;
+	}
+	k->hash = h;
+	k->path = rrdw_path(W.dir, host, probe, row, metric);
+	k->hnext = L.tab[h & (L.nbuckets - 1)];
+	L.tab[h & (L.nbuckets - 1)] = k;
+	L.count++;
+	return k;
+}
+
+/* This pass's updates to the worker: one lock, one wake-up. */
+static void
+hand_over(void)
+{
+	size_t	n = L.buf.n, room;
+
+	L.pending = false;
+	if (n == 0)
+		return;
+	pthread_mutex_lock(&W.mu);
+	room = W.len < RRDW_QUEUE_MAX ? RRDW_QUEUE_MAX - W.len : 0;
+	if (n > room) {
+		W.dropped += n - room;
+		if (!W.drop_logged)
+			log_warnx("rrd: write queue full (%zu updates); dropping updates "
+			    "until the writer catches up", W.len);
+		W.drop_logged = true;
+		L.buf.n = room;
+	}
+	if (L.buf.n > 0) {
+		W.len += L.buf.n;
+		items_move(&W.q, &L.buf);
+		pthread_cond_signal(&W.cv);
+	}
+	pthread_mutex_unlock(&W.mu);
+	L.buf.n = 0;
+}
+
+static void
+flush_pass(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd;
+	(void)ev;
+	(void)arg;
+	hand_over();
+}
+
+/*
+ * On the loop only.  The update joins this pass's buffer; the first one of
+ * a pass activates the hand-over event, which libevent runs after the
+ * callbacks already active, so a probe storing seven metrics, or a table
+ * walk storing hundreds, costs one lock and one wake-up.
+ */
 void
 rrdw_update(const char *host, const char *probe, const char *row, const char *metric,
     uint64_t step_ms,
     uint64_t when_wall_ms, bool ok, double value)
 {
-	rrdw_update_ds(host, probe, row, metric, step_ms, when_wall_ms, ok, value, NULL);
-}
-
-void
-rrdw_update_ds(const char *host, const char *probe, const char *row, const char *metric,
-    uint64_t step_ms, uint64_t when_wall_ms, bool ok, double value, const struct rrd_ds *ds)
-{
-	struct rrd_item	*it;
+	struct rrd_item	it;
 
 	if (!W.started)
 		return;
-	pthread_mutex_lock(&W.mu);
-	if (W.len >= RRDW_QUEUE_MAX) {
-		W.dropped++;
-		if (!W.drop_logged)
-			log_warnx("rrd: write queue full (%zu updates); dropping updates "
-			    "until the writer catches up", W.len);
-		W.drop_logged = true;
-		pthread_mutex_unlock(&W.mu);
-		return;
+	it.k = series_get(host, probe, row, metric);
+	it.step_s = step_ms >= 1000 ? (unsigned)(step_ms / 1000) : 1;
+	it.when_ms = when_wall_ms;
+	it.ok = ok;
+	it.value = value;
+	it.done = false;
+	items_push(&L.buf, &it, 1);
+	if (L.flush == NULL)
+		hand_over();		/* no loop (tools, tests): at once */
+	else if (!L.pending) {
+		L.pending = true;
+		event_active(L.flush, EV_TIMEOUT, 0);
 	}
-	pthread_mutex_unlock(&W.mu);
-
-	it = xcalloc(1, sizeof(*it));
-	it->path = rrdw_path(W.dir, host, probe, row, metric);
-	it->step_s = step_ms >= 1000 ? (unsigned)(step_ms / 1000) : 1;
-	it->when_ms = when_wall_ms;
-	it->ok = ok;
-	it->value = value;
-	if (ds != NULL)
-		it->ds = *ds;
-	else
-		it->ds = (struct rrd_ds){ rrdl_default(), NAN, NAN };
-
-	pthread_mutex_lock(&W.mu);
-	it->seq = W.seq++;
-	if (W.tail)
-		W.tail->next = it;
-	else
-		W.head = it;
-	W.tail = it;
-	W.len++;
-	pthread_cond_signal(&W.cv);
-	pthread_mutex_unlock(&W.mu);
 }
 
-static struct known *
-known_get(const char *path)
-{
-	uint64_t	 h = sched_first_offset(path, KNOWN_BUCKETS);
-	struct known	*k;
-
-	for (k = W.known[h]; k != NULL; k = k->next)
-		if (strcmp(k->path, path) == 0)
-			return k;
-	k = xcalloc(1, sizeof(*k));
-	k->path = xstrdup(path);
-	k->next = W.known[h];
-	W.known[h] = k;
-	return k;
-}
-
-/* One line per file per step at most: a full disk must not flood the log. */
+/*
+ * One line per file per step at most, and past RRDW_LOG_FILES files in an
+ * interval only a count: a full disk under 10,000 files must not write
+ * 10,000 lines a minute.  fail_summary() says how many there were.
+ */
 static void
 complain(struct known *k, unsigned step_s, const char *what)
 {
@@ -161,7 +336,27 @@ complain(struct known *k, unsigned step_s, const char *what)
 	if (now < k->quiet_until_ms)
 		return;
 	k->quiet_until_ms = now + (uint64_t)step_s * 1000;
-	log_warnx("rrd: %s: %s: %s", k->path, what, rrd_get_error());
+	if (T.fail_files == 0) {
+		T.fail_start_ms = now;
+		T.fail_step_s = step_s;
+		snprintf(T.fail_why, sizeof(T.fail_why), "%s: %s", what, rrd_get_error());
+	}
+	if (++T.fail_files <= RRDW_LOG_FILES)
+		log_warnx("rrd: %s: %s: %s", k->path, what, rrd_get_error());
+	else
+		log_debug("rrd: %s: %s: %s", k->path, what, rrd_get_error());
+}
+
+static void
+fail_summary(bool force)
+{
+	if (T.fail_files == 0 ||
+	    (!force && mono_ms() - T.fail_start_ms < (uint64_t)T.fail_step_s * 1000))
+		return;
+	log_warnx("rrd: %zu file%s failed in the last %us%s (first: %s)", T.fail_files,
+	    T.fail_files == 1 ? "" : "s", T.fail_step_s,
+	    T.fail_files > RRDW_LOG_FILES ? ", the first ones logged above" : "", T.fail_why);
+	T.fail_files = 0;
 }
 
 /*
@@ -209,24 +404,44 @@ mkdir_parents(const char *path)
 	return 0;
 }
 
-/* The layout is rrd_layout.c's (the conf's `rrd { }`, the metric's bounds). */
+/*
+ * The layout: step = probe interval, heartbeat = 2 steps, and for each of
+ * MIN/AVERAGE/MAX full resolution for 2 days, 5-minute for 2 weeks, hourly
+ * for 13 months and daily for 5 years.  A tier no coarser than the one
+ * before it is left out (a 1 h step needs no 5-minute archive).
+ */
 static int
-rrd_make(struct known *k, unsigned step, uint64_t when_ms, const struct rrd_ds *ds)
+rrd_make(struct known *k, unsigned step, uint64_t when_ms)
 {
-	char		*args[RRDL_MAX_ARGS];
-	const char	*argv[RRDL_MAX_ARGS];
-	int		 argc, rc;
+	static const struct { unsigned secs; unsigned span_days; } tiers[] = {
+		{ 0, 2 }, { 300, 14 }, { 3600, 395 }, { 86400, 1826 },
+	};
+	static const char *const cfs[] = { "MIN", "AVERAGE", "MAX" };
+	char		 args[1 + 4 * 3][96];
+	const char	*argv[1 + 4 * 3];
+	int		 argc = 0, rc;
+	unsigned	 last_pdp = 0;
 
-	argc = rrdl_create_args(ds, step, args);
+	snprintf(args[argc], sizeof(args[0]), "DS:value:GAUGE:%u:U:U", step * 2);
+	argc++;
+	for (size_t t = 0; t < sizeof(tiers) / sizeof(tiers[0]); t++) {
+		unsigned pdp = tiers[t].secs ? tiers[t].secs / step : 1;
+		if (pdp == 0)
+			pdp = 1;
+		if (t > 0 && pdp <= last_pdp)
+			continue;
+		last_pdp = pdp;
+		unsigned long rows = (unsigned long)tiers[t].span_days * 86400 / ((unsigned long)pdp * step);
+		for (size_t c = 0; c < 3; c++, argc++)
+			snprintf(args[argc], sizeof(args[0]), "RRA:%s:0.5:%u:%lu", cfs[c], pdp, rows);
+	}
 	for (int i = 0; i < argc; i++)
 		argv[i] = args[i];
 
 	if (mkdir_parents(k->path) == -1) {
 		int err = errno;
-		if (mono_ms() >= k->quiet_until_ms)
-			log_warn("rrd: %s: cannot create its directory", k->path);
-		k->quiet_until_ms = mono_ms() + (uint64_t)step * 1000;
 		rrd_set_error("%s", strerror(err));
+		complain(k, step, "cannot create its directory");
 		storage_check(k->path, step, err, true);
 		return -1;
 	}
@@ -237,7 +452,6 @@ rrd_make(struct known *k, unsigned step, uint64_t when_ms, const struct rrd_ds *
 		rc = rrdc_create(k->path, step, last_up, 1, argc, argv);
 	else
 		rc = rrd_create_r(k->path, step, last_up, argc, argv);
-	rrdl_args_free(args, argc);
 	if (rc != 0) {
 		int err = errno;
 		struct stat st;
@@ -262,17 +476,73 @@ rrd_make(struct known *k, unsigned step, uint64_t when_ms, const struct rrd_ds *
 	return 0;
 }
 
+static void
+csock_close(void)
+{
+	if (T.sock != -1)
+		close(T.sock);
+	T.sock = -1;
+	T.rlen = 0;
+}
+
+/* The unix socket path of rrdcached, or NULL for a network address. */
+static const char *
+daemon_unix_path(void)
+{
+	const char	*p = W.daemon;
+
+	if (strncmp(p, "unix:", 5) == 0)
+		p += 5;
+	return p[0] == '/' ? p : NULL;
+}
+
+/*
+ * Our own connection to rrdcached, for BATCH: librrd's client has no batch
+ * call and answers every UPDATE before the next.  Blocking with a time-out
+ * is fine here: only the worker thread waits on it.
+ */
+static bool
+csock_open(void)
+{
+	struct sockaddr_un	 sun = { .sun_family = AF_UNIX };
+	struct timeval		 tv = { BATCH_TIMEOUT_S, 0 };
+	const char		*p = daemon_unix_path();
+
+	if (T.sock != -1)
+		return true;
+	if (p == NULL || strlen(p) >= sizeof(sun.sun_path)) {
+		rrd_set_error("%s: not a unix socket path", W.daemon);
+		return false;
+	}
+	memcpy(sun.sun_path, p, strlen(p) + 1);
+	if ((T.sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    setsockopt(T.sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1 ||
+	    setsockopt(T.sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == -1 ||
+	    connect(T.sock, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		rrd_set_error("%s", strerror(errno));
+		csock_close();
+		return false;
+	}
+	T.rlen = 0;
+	return true;
+}
+
 /* rrdcached is wanted and reachable (connecting if need be). */
 static bool
 daemon_up(void)
 {
-	if (rrdc_is_connected(W.daemon))
-		return true;
-	if (rrdc_connect(W.daemon) != 0 || !rrdc_is_connected(W.daemon)) {
+	bool	up = rrdc_is_connected(W.daemon) ||
+		    (rrdc_connect(W.daemon) == 0 && rrdc_is_connected(W.daemon));
+
+	if (up && daemon_unix_path() != NULL)
+		up = csock_open();
+	if (!up) {
 		if (!W.daemon_down)
 			log_warnx("rrd: rrdcached %s: cannot connect (%s); holding updates",
 			    W.daemon, rrd_get_error());
 		W.daemon_down = true;
+		csock_close();
+		rrdc_disconnect();
 		return false;
 	}
 	if (W.daemon_down)
@@ -286,66 +556,274 @@ daemon_up(void)
  * a step in place, and a new file would lose the history.  Said once.
  */
 static void
-layout_check(struct known *k, unsigned step, const struct rrd_ds *ds)
+layout_check(struct known *k, unsigned step)
 {
-	rrd_info_t	*info;
-	char		 why[160];
+	rrd_info_t	*info, *i;
 
 	if ((info = rrd_info_r(k->path)) == NULL) {
 		rrd_clear_error();
 		return;
 	}
-	rrdl_differs(info, ds, step, why, sizeof(why));
-	if (why[0] != '\0')
-		log_info("rrd: %s keeps its layout (%s): to migrate, rrdtool create "
-		    "--source with the new layout", k->path, why);
+	for (i = info; i != NULL; i = i->next)
+		if (strcmp(i->key, "step") == 0 && i->type == RD_I_CNT &&
+		    i->value.u_cnt != step)
+			log_info("rrd: %s keeps its layout (step %lus; the configuration now "
+			    "says %us): to migrate, rrdtool create --source with the new layout",
+			    k->path, i->value.u_cnt, step);
 	rrd_info_free(info);
 }
 
+static void
+out_add(const char *s, size_t n)
+{
+	if (T.outlen + n + 1 > T.outcap) {
+		T.outcap = T.outcap ? T.outcap * 2 : 65536;
+		while (T.outlen + n + 1 > T.outcap)
+			T.outcap *= 2;
+		T.out = xreallocarray(T.out, T.outcap, 1);
+	}
+	memcpy(T.out + T.outlen, s, n);
+	T.outlen += n;
+	T.out[T.outlen] = '\0';
+}
+
+/* The file's name as rrdcached wants it: absolute, spaces and \ escaped
+ * (what librrd's client does for a unix socket). */
+static const char *
+cpath(struct known *k)
+{
+	char	*abs, *e, *o;
+
+	if (k->cpath != NULL)
+		return k->cpath;
+	if (k->path[0] == '/' || T.cdir == NULL)
+		abs = xstrdup(k->path);
+	else
+		abs = xasprintf("%s/%s", T.cdir, k->path + strlen(W.dir) + 1);
+	e = o = xmalloc(2 * strlen(abs) + 1);
+	for (const char *p = abs; *p; p++) {
+		if (*p == ' ' || *p == '\\')
+			*o++ = '\\';
+		*o++ = *p;
+	}
+	*o = '\0';
+	free(abs);
+	return k->cpath = e;
+}
+
+static size_t
+sample_fmt(char *buf, size_t len, const struct rrd_item *it)
+{
+	int	n;
+
+	if (it->ok)
+		n = snprintf(buf, len, "%llu.%03u:%.17g", (unsigned long long)(it->when_ms / 1000),
+		    (unsigned)(it->when_ms % 1000), it->value);
+	else
+		n = snprintf(buf, len, "%llu.%03u:U", (unsigned long long)(it->when_ms / 1000),
+		    (unsigned)(it->when_ms % 1000));
+	return n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
+}
+
+static void
+batch_reset(void)
+{
+	T.outlen = 0;
+	T.ncmd = 0;
+	T.ncmditems = 0;
+}
+
+static void
+cmd_begin(struct known *k)
+{
+	const char	*p = cpath(k);
+
+	if (T.ncmd == 0) {
+		batch_reset();
+		out_add("BATCH\n", 6);
+	}
+	if (T.ncmd + 2 > T.cmdcap) {
+		T.cmdcap = T.cmdcap ? T.cmdcap * 2 : 1024;
+		T.cmd = xreallocarray(T.cmd, T.cmdcap, sizeof(*T.cmd));
+		T.cmdfirst = xreallocarray(T.cmdfirst, T.cmdcap, sizeof(*T.cmdfirst));
+	}
+	T.cmd[T.ncmd] = k;
+	T.cmdfirst[T.ncmd] = T.ncmditems;
+	T.ncmd++;
+	out_add("UPDATE ", 7);
+	out_add(p, strlen(p));
+}
+
+/* n updates of one file into the batch: one UPDATE line, or more when
+ * the samples would not fit in rrdcached's command buffer. */
+static void
+batch_add(struct known *k, struct rrd_item **v, size_t n)
+{
+	char	s[64];
+	size_t	line = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t len = sample_fmt(s + 1, sizeof(s) - 1, v[i]) + 1;
+		s[0] = ' ';
+		if (i == 0 || line + len > BATCH_LINE) {
+			if (i > 0)
+				out_add("\n", 1);
+			cmd_begin(k);
+			line = strlen(k->cpath) + 7;
+		}
+		out_add(s, len);
+		line += len;
+		if (T.ncmditems == T.cmditemscap) {
+			T.cmditemscap = T.cmditemscap ? T.cmditemscap * 2 : 4096;
+			T.cmditems = xreallocarray(T.cmditems, T.cmditemscap, sizeof(*T.cmditems));
+		}
+		T.cmditems[T.ncmditems++] = v[i];
+	}
+	out_add("\n", 1);
+}
+
+/* One reply line from rrdcached, NUL-terminated in place, or NULL. */
+static char *
+read_line(char *line, size_t len)
+{
+	for (;;) {
+		char *nl = memchr(T.rbuf, '\n', T.rlen);
+		if (nl != NULL || T.rlen == sizeof(T.rbuf)) {
+			size_t n = nl ? (size_t)(nl - T.rbuf) : T.rlen;
+			snprintf(line, len, "%.*s", (int)n, T.rbuf);
+			n = nl ? n + 1 : n;
+			memmove(T.rbuf, T.rbuf + n, T.rlen - n);
+			T.rlen -= n;
+			return line;
+		}
+		ssize_t r = recv(T.sock, T.rbuf + T.rlen, sizeof(T.rbuf) - T.rlen, 0);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			rrd_set_error("%s", r == 0 ? "connection closed" : strerror(errno));
+			return NULL;
+		}
+		T.rlen += (size_t)r;
+	}
+}
+
 /*
- * Writes n updates of one file (same path, time order) in one call.
- * Returns -1 only when rrdcached is unreachable: the items must wait.
+ * Sends the batch: "BATCH", the UPDATE lines, "." in one write, then reads
+ * the go-ahead and the error count with one line per failed command.
+ * rrdcached says nothing on success inside a batch, and holds its errors
+ * until the end, so nothing it writes can block it while we send.  Returns
+ * -1 when the connection failed: the batch's items are not done and wait.
  */
 static int
-rrd_write(struct rrd_item **v, size_t n, bool direct)
+batch_send(void)
 {
-	struct known	*k = known_get(v[0]->path);
+	char		 line[4200], *end;
+	size_t		 off = 0, nerr, good;
+	long		 cmdno;
+
+	if (T.ncmd == 0)
+		return 0;
+	T.cmdfirst[T.ncmd] = T.ncmditems;
+	out_add(".\n", 2);
+	while (off < T.outlen) {
+		ssize_t w = send(T.sock, T.out + off, T.outlen - off, MSG_NOSIGNAL);
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			rrd_set_error("%s", strerror(errno));
+			goto cut;
+		}
+		off += (size_t)w;
+	}
+	if (read_line(line, sizeof(line)) == NULL)
+		goto cut;
+	if (strtol(line, NULL, 10) != 0) {	/* BATCH refused */
+		rrd_set_error("BATCH refused: %s", line);
+		goto cut;
+	}
+	if (read_line(line, sizeof(line)) == NULL)
+		goto cut;
+	nerr = strtoul(line, NULL, 10);
+	good = T.ncmditems;
+	for (size_t e = 0; e < nerr; e++) {
+		if (read_line(line, sizeof(line)) == NULL)
+			goto cut;
+		cmdno = strtol(line, &end, 10);
+		if (cmdno < 1 || (size_t)cmdno > T.ncmd)
+			continue;
+		struct known *k = T.cmd[cmdno - 1];
+		struct rrd_item *it = T.cmditems[T.cmdfirst[cmdno - 1]];
+		good -= T.cmdfirst[cmdno] - T.cmdfirst[cmdno - 1];
+		/* A batch sent again after a cut may repeat what got through. */
+		if (T.resend && strstr(end, "illegal attempt") != NULL)
+			continue;
+		rrd_set_error("rrdcached:%s", end);
+		if (strstr(end, "No such file") != NULL)
+			k->exists = false;	/* removed behind our back: create again */
+		complain(k, it->step_s, "update failed");
+		storage_check(k->path, it->step_s, 0, false);
+	}
+	for (size_t i = 0; i < T.ncmditems; i++)
+		T.cmditems[i]->done = true;
+	pthread_mutex_lock(&W.mu);
+	W.written += good;
+	pthread_mutex_unlock(&W.mu);
+	T.resend = false;
+	batch_reset();
+	return 0;
+cut:
+	if (!W.daemon_down)
+		log_warnx("rrd: rrdcached %s: connection lost with a batch of %zu updates "
+		    "unconfirmed (%s); holding updates", W.daemon, T.ncmditems, rrd_get_error());
+	W.daemon_down = true;
+	T.resend = true;
+	csock_close();
+	rrdc_disconnect();
+	batch_reset();
+	return -1;
+}
+
+/*
+ * n updates of one file (time order): created first if need be, then into
+ * the rrdcached batch, or written in one librrd call.  Returns -1 only when
+ * rrdcached is unreachable: the items must wait.
+ */
+static int
+write_file(struct known *k, struct rrd_item **v, size_t n, bool cached)
+{
 	char		 upd[RRDW_BATCH][64];
 	const char	*argv[RRDW_BATCH];
-	bool		 cached = W.daemon != NULL && !direct;
 	int		 rc;
 
-	if (cached && !daemon_up())
-		return -1;
 	if (!k->exists) {
 		struct stat st;
-		if (stat(v[0]->path, &st) == 0) {
+		if (stat(k->path, &st) == 0) {
 			k->exists = true;
-			layout_check(k, v[0]->step_s, &v[0]->ds);
+			layout_check(k, v[0]->step_s);
 		} else if (mono_ms() < k->quiet_until_ms || rrd_make(k, v[0]->step_s,
-		    v[0]->when_ms, &v[0]->ds) == -1) {
+		    v[0]->when_ms) == -1) {
 			if (cached && !rrdc_is_connected(W.daemon))
 				return -1;
-			return 0;	/* dropped; the failure was reported */
+			for (size_t i = 0; i < n; i++)
+				v[i]->done = true;	/* dropped; the failure was reported */
+			return 0;
 		} else
 			k->exists = true;
 	}
+	if (cached && daemon_unix_path() != NULL) {
+		batch_add(k, v, n);
+		if (T.ncmd >= BATCH_CMDS || T.outlen >= (1u << 20))
+			return batch_send();
+		return 0;
+	}
 	for (size_t i = 0; i < n; i++) {
-		struct rrd_item *it = v[i];
-		if (it->ok)
-			snprintf(upd[i], sizeof(upd[i]), "%llu.%03u:%.17g",
-			    (unsigned long long)(it->when_ms / 1000),
-			    (unsigned)(it->when_ms % 1000), it->value);
-		else
-			snprintf(upd[i], sizeof(upd[i]), "%llu.%03u:U",
-			    (unsigned long long)(it->when_ms / 1000),
-			    (unsigned)(it->when_ms % 1000));
+		sample_fmt(upd[i], sizeof(upd[i]), v[i]);
 		argv[i] = upd[i];
 	}
 	rrd_clear_error();
 	errno = 0;
-	rc = cached ? rrdc_update(v[0]->path, (int)n, argv) :
-	    rrd_update_r(v[0]->path, NULL, (int)n, argv);
+	rc = cached ? rrdc_update(k->path, (int)n, argv) :
+	    rrd_update_r(k->path, NULL, (int)n, argv);
 	if (rc != 0) {
 		int err = errno;
 		if (cached && !rrdc_is_connected(W.daemon))
@@ -353,121 +831,114 @@ rrd_write(struct rrd_item **v, size_t n, bool direct)
 		if (err == ENOENT)
 			k->exists = false;	/* removed behind our back: create again */
 		complain(k, v[0]->step_s, "update failed");
-		storage_check(v[0]->path, v[0]->step_s, err, false);
+		storage_check(k->path, v[0]->step_s, err, false);
 	} else {
 		pthread_mutex_lock(&W.mu);
 		W.written += n;
 		pthread_mutex_unlock(&W.mu);
 	}
+	for (size_t i = 0; i < n; i++)
+		v[i]->done = true;
 	return 0;
 }
 
-/* Path order; queue order within a path (it is time order). */
-static int
-item_cmp(const void *a, const void *b)
-{
-	const struct rrd_item	*x = *(struct rrd_item *const *)a;
-	const struct rrd_item	*y = *(struct rrd_item *const *)b;
-	int			 c = strcmp(x->path, y->path);
-
-	if (c != 0)
-		return c;
-	return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
-static void
-item_free(struct rrd_item *it)
-{
-	free(it->path);
-	free(it);
-}
-
 /*
- * Writes everything in v (sorted), file by file.  What rrdcached could not
- * take is returned to the head of the queue, in order; returns how many.
+ * Writes what the worker holds, file by file (a file's items in queue
+ * order, which is time order), without sorting: each file's items are
+ * chained through T.next in one pass.  What rrdcached could not take stays
+ * held, in order.  Returns false when rrdcached is unreachable.
  */
-static size_t
-write_batch(struct rrd_item **v, size_t n, bool direct)
+static bool
+write_round(bool direct)
 {
-	size_t	i = 0, j, done = 0;
+	size_t		 n = T.held.n, kept = 0, done;
+	bool		 cached = W.daemon != NULL && !direct, ok = true;
+	struct rrd_item	*v[RRDW_BATCH];
 
-	while (i < n) {
-		for (j = i + 1; j < n && j - i < RRDW_BATCH &&
-		    strcmp(v[j]->path, v[i]->path) == 0; j++)
-			;
-		if (rrd_write(v + i, j - i, direct) == -1)
-			break;
-		for (size_t x = i; x < j; x++)
-			item_free(v[x]);
-		done += j - i;
-		i = j;
+	if (cached && !daemon_up())
+		return false;
+	if (n > T.nextcap) {
+		T.nextcap = n;
+		T.next = xreallocarray(T.next, n, sizeof(*T.next));
 	}
+	T.gen++;
+	T.ntouched = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct known *k = T.held.v[i].k;
+		if (k->gen != T.gen) {
+			k->gen = T.gen;
+			k->first = i;
+			if (T.ntouched == T.touchedcap) {
+				T.touchedcap = T.touchedcap ? T.touchedcap * 2 : 1024;
+				T.touched = xreallocarray(T.touched, T.touchedcap, sizeof(*T.touched));
+			}
+			T.touched[T.ntouched++] = k;
+		} else
+			T.next[k->last] = i;
+		k->last = i;
+		T.next[i] = SIZE_MAX;
+	}
+	batch_reset();
+	for (size_t t = 0; t < T.ntouched && ok; t++) {
+		struct known *k = T.touched[t];
+		for (size_t i = k->first; i != SIZE_MAX && ok;) {
+			size_t m = 0;
+			for (; i != SIZE_MAX && m < RRDW_BATCH; i = T.next[i])
+				v[m++] = &T.held.v[i];
+			ok = write_file(k, v, m, cached) == 0;
+		}
+	}
+	if (ok && cached)
+		ok = batch_send() == 0;
+	else
+		batch_reset();
+	for (size_t i = 0; i < n; i++)
+		if (!T.held.v[i].done)
+			T.held.v[kept++] = T.held.v[i];
+	T.held.n = kept;
+	done = n - kept;
 	pthread_mutex_lock(&W.mu);
 	W.len -= done;
-	if (i < n) {
-		/* back in front, in sequence order so rrdcached gets time order */
-		struct rrd_item *head = W.head;
-		qsort(v + i, n - i, sizeof(*v), item_cmp);
-		for (size_t x = n; x-- > i;) {
-			v[x]->next = head;
-			head = v[x];
-		}
-		if (W.head == NULL) {
-			W.tail = v[n - 1];
-			W.tail->next = NULL;
-		}
-		W.head = head;
-	}
 	if (W.len == 0)
 		W.drop_logged = false;
 	pthread_mutex_unlock(&W.mu);
-	return n - i;
+	return ok;
 }
 
 static void *
 rrdw_main(void *arg)
 {
-	struct rrd_item	**v = NULL;
-	size_t		  cap = 0;
+	bool	ok = true, stop;
 
 	(void)arg;
 	pthread_mutex_lock(&W.mu);
 	for (;;) {
-		while (W.head == NULL && !W.stop)
-			pthread_cond_wait(&W.cv, &W.mu);
-		if (W.head == NULL && W.stop)
-			break;
-		/* Take the whole queue: the longer the writer lagged, the bigger
-		 * the batches, so it catches up. */
-		struct rrd_item *list = W.head;
-		W.head = W.tail = NULL;
-		pthread_mutex_unlock(&W.mu);
-
-		size_t n = 0;
-		for (struct rrd_item *it = list; it != NULL; it = it->next) {
-			if (n == cap) {
-				cap = cap ? cap * 2 : 1024;
-				v = xreallocarray(v, cap, sizeof(*v));
-			}
-			v[n++] = it;
-		}
-		qsort(v, n, sizeof(*v), item_cmp);
-		size_t left = write_batch(v, n, false);
-
-		pthread_mutex_lock(&W.mu);
-		if (left > 0) {
-			/* rrdcached is down: keep the items, try again in a second;
-			 * at stop they are written directly (rrdw_stop). */
-			if (W.stop)
-				break;
+		if (ok)
+			while (W.q.n == 0 && !W.stop)
+				pthread_cond_wait(&W.cv, &W.mu);
+		else {
+			/* rrdcached is down: try again in a second, whatever
+			 * arrives meanwhile; at stop the items held are written
+			 * directly (rrdw_stop). */
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
 			ts.tv_sec += 1;
-			pthread_cond_timedwait(&W.cv, &W.mu, &ts);
+			while (!W.stop && pthread_cond_timedwait(&W.cv, &W.mu, &ts) != ETIMEDOUT)
+				;
 		}
+		stop = W.stop;
+		if (!ok && stop)
+			break;
+		if (W.q.n > 0)
+			items_move(&T.held, &W.q);
+		pthread_mutex_unlock(&W.mu);
+		ok = T.held.n == 0 || write_round(false);
+		fail_summary(false);
+		pthread_mutex_lock(&W.mu);
+		if (stop && (!ok || W.q.n == 0))
+			break;
 	}
 	pthread_mutex_unlock(&W.mu);
-	free(v);
 	return NULL;
 }
 
@@ -522,8 +993,13 @@ rrdw_start(const char *rrd_dir, const char *rrdcached)
 	W.dir = xstrdup(rrd_dir);
 	W.daemon = rrdcached ? xstrdup(rrdcached) : NULL;
 	W.stop = false;
+	W.len = 0;
 	if (mkdir(W.dir, 0755) == -1 && errno != EEXIST)
 		log_warn("rrd: cannot create %s", W.dir);
+	T.cdir = realpath(W.dir, NULL);
+	/* The loop, when there is one, hands updates over once per pass. */
+	if (itsmd_base != NULL)
+		L.flush = event_new(itsmd_base, -1, 0, flush_pass, NULL);
 	if (pthread_create(&W.thread, NULL, rrdw_main, NULL) != 0) {
 		log_warnx("rrd: cannot start the writer thread");
 		return -1;
@@ -535,11 +1011,9 @@ rrdw_start(const char *rrd_dir, const char *rrdcached)
 void
 rrdw_stop(void)
 {
-	struct rrd_item	**v;
-	size_t		  n = 0, lost;
-
 	if (!W.started)
 		return;
+	hand_over();			/* the last pass's updates */
 	pthread_mutex_lock(&W.mu);
 	W.stop = true;
 	pthread_cond_signal(&W.cv);
@@ -549,38 +1023,58 @@ rrdw_stop(void)
 	if (W.watch != NULL)
 		event_free(W.watch);
 	W.watch = NULL;
+	if (L.flush != NULL)
+		event_free(L.flush);
+	L.flush = NULL;
+	L.pending = false;
 	/*
 	 * Whatever rrdcached could not take is written straight to the files,
 	 * so a stop loses no accepted sample.  (rrdcached replays its journal
 	 * when it returns; an update older than the file's is then refused by
 	 * librrd, never written twice.)
 	 */
-	v = xcalloc(W.len ? W.len : 1, sizeof(*v));
-	for (struct rrd_item *it = W.head; it != NULL; it = it->next)
-		v[n++] = it;
-	W.head = W.tail = NULL;
-	if (n > 0) {
+	items_move(&T.held, &W.q);
+	if (T.held.n > 0) {
 		log_warnx("rrd: rrdcached %s unreachable at stop: writing %zu updates "
-		    "directly", W.daemon, n);
-		qsort(v, n, sizeof(*v), item_cmp);
-		lost = write_batch(v, n, true);
-		if (lost)
-			log_warnx("rrd: %zu updates not written", lost);
+		    "directly", W.daemon, T.held.n);
+		write_round(true);
+		if (T.held.n > 0)
+			log_warnx("rrd: %zu updates not written", T.held.n);
 	}
-	free(v);
+	fail_summary(true);
 	W.len = 0;
 	if (W.dropped)
 		log_warnx("rrd: %llu updates were dropped while the queue was full",
 		    (unsigned long long)W.dropped);
 	if (W.daemon)
 		rrdc_disconnect();
-	for (size_t i = 0; i < KNOWN_BUCKETS; i++)
-		while (W.known[i] != NULL) {
-			struct known *k = W.known[i];
-			W.known[i] = k->next;
+	csock_close();
+	for (size_t i = 0; i < L.nbuckets; i++)
+		while (L.tab[i] != NULL) {
+			struct known *k = L.tab[i];
+			L.tab[i] = k->hnext;
+			free(k->key);
 			free(k->path);
+			free(k->cpath);
 			free(k);
 		}
+	free(L.tab);
+	L.tab = NULL;
+	L.nbuckets = L.count = 0;
+	free(L.buf.v);
+	free(W.q.v);
+	free(T.held.v);
+	free(T.next);
+	free(T.touched);
+	free(T.out);
+	free(T.cmd);
+	free(T.cmditems);
+	free(T.cmdfirst);
+	free(T.cdir);
+	memset(&L.buf, 0, sizeof(L.buf));
+	memset(&W.q, 0, sizeof(W.q));
+	memset(&T, 0, sizeof(T));
+	T.sock = -1;
 	free(W.dir);
 	free(W.daemon);
 	W.dir = W.daemon = NULL;

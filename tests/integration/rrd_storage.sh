@@ -68,6 +68,8 @@ sleep 6
 worst=$(grep -oE "rrd: $MNT/agent/four/[a-d]\.rrd: cannot create" "$ITSMD_LOG" | sort | uniq -c | sort -rn | awk 'NR == 1 { print $1 + 0 }')
 if [ -n "$worst" ] && [ "$worst" -ge 1 ] && [ "$worst" -le 7 ]; then tap_ok "each failing file is logged once per interval at most ($worst lines)"
 else tap_fail "each failing file is logged once per interval at most" "worst file: '${worst:-none}' lines"; fi
+tap_check "and one summary line per interval counts them" \
+    log_has "rrd: [0-9]+ files? failed in the last 2s \\(first: cannot create: "
 
 # Probing and incidents go on.
 snmp_set "$ENV_DIR" 1 gauge 95
