@@ -72,6 +72,7 @@ struct rrd_item {
 	unsigned	 step_s;
 	bool		 ok;
 	bool		 done;		/* worker: written (or given up) */
+	struct rrd_ds	 ds;		/* what the file is made with (rrd_layout.c) */
 };
 
 /* A growable array of items. */
@@ -304,6 +305,13 @@ rrdw_update(const char *host, const char *probe, const char *row, const char *me
     uint64_t step_ms,
     uint64_t when_wall_ms, bool ok, double value)
 {
+	rrdw_update_ds(host, probe, row, metric, step_ms, when_wall_ms, ok, value, NULL);
+}
+
+void
+rrdw_update_ds(const char *host, const char *probe, const char *row, const char *metric,
+    uint64_t step_ms, uint64_t when_wall_ms, bool ok, double value, const struct rrd_ds *ds)
+{
 	struct rrd_item	it;
 
 	if (!W.started)
@@ -314,6 +322,10 @@ rrdw_update(const char *host, const char *probe, const char *row, const char *me
 	it.ok = ok;
 	it.value = value;
 	it.done = false;
+	if (ds != NULL)
+		it.ds = *ds;
+	else
+		it.ds = (struct rrd_ds){ rrdl_default(), NAN, NAN };
 	items_push(&L.buf, &it, 1);
 	if (L.flush == NULL)
 		hand_over();		/* no loop (tools, tests): at once */
@@ -404,37 +416,15 @@ mkdir_parents(const char *path)
 	return 0;
 }
 
-/*
- * The layout: step = probe interval, heartbeat = 2 steps, and for each of
- * MIN/AVERAGE/MAX full resolution for 2 days, 5-minute for 2 weeks, hourly
- * for 13 months and daily for 5 years.  A tier no coarser than the one
- * before it is left out (a 1 h step needs no 5-minute archive).
- */
+/* The layout is rrd_layout.c's (the conf's `rrd { }`, the metric's bounds). */
 static int
-rrd_make(struct known *k, unsigned step, uint64_t when_ms)
+rrd_make(struct known *k, unsigned step, uint64_t when_ms, const struct rrd_ds *ds)
 {
-	static const struct { unsigned secs; unsigned span_days; } tiers[] = {
-		{ 0, 2 }, { 300, 14 }, { 3600, 395 }, { 86400, 1826 },
-	};
-	static const char *const cfs[] = { "MIN", "AVERAGE", "MAX" };
-	char		 args[1 + 4 * 3][96];
-	const char	*argv[1 + 4 * 3];
-	int		 argc = 0, rc;
-	unsigned	 last_pdp = 0;
+	char		*args[RRDL_MAX_ARGS];
+	const char	*argv[RRDL_MAX_ARGS];
+	int		 argc, rc;
 
-	snprintf(args[argc], sizeof(args[0]), "DS:value:GAUGE:%u:U:U", step * 2);
-	argc++;
-	for (size_t t = 0; t < sizeof(tiers) / sizeof(tiers[0]); t++) {
-		unsigned pdp = tiers[t].secs ? tiers[t].secs / step : 1;
-		if (pdp == 0)
-			pdp = 1;
-		if (t > 0 && pdp <= last_pdp)
-			continue;
-		last_pdp = pdp;
-		unsigned long rows = (unsigned long)tiers[t].span_days * 86400 / ((unsigned long)pdp * step);
-		for (size_t c = 0; c < 3; c++, argc++)
-			snprintf(args[argc], sizeof(args[0]), "RRA:%s:0.5:%u:%lu", cfs[c], pdp, rows);
-	}
+	argc = rrdl_create_args(ds, step, args);
 	for (int i = 0; i < argc; i++)
 		argv[i] = args[i];
 
@@ -452,6 +442,7 @@ rrd_make(struct known *k, unsigned step, uint64_t when_ms)
 		rc = rrdc_create(k->path, step, last_up, 1, argc, argv);
 	else
 		rc = rrd_create_r(k->path, step, last_up, argc, argv);
+	rrdl_args_free(args, argc);
 	if (rc != 0) {
 		int err = errno;
 		struct stat st;
@@ -556,20 +547,19 @@ daemon_up(void)
  * a step in place, and a new file would lose the history.  Said once.
  */
 static void
-layout_check(struct known *k, unsigned step)
+layout_check(struct known *k, unsigned step, const struct rrd_ds *ds)
 {
-	rrd_info_t	*info, *i;
+	rrd_info_t	*info;
+	char		 why[160];
 
 	if ((info = rrd_info_r(k->path)) == NULL) {
 		rrd_clear_error();
 		return;
 	}
-	for (i = info; i != NULL; i = i->next)
-		if (strcmp(i->key, "step") == 0 && i->type == RD_I_CNT &&
-		    i->value.u_cnt != step)
-			log_info("rrd: %s keeps its layout (step %lus; the configuration now "
-			    "says %us): to migrate, rrdtool create --source with the new layout",
-			    k->path, i->value.u_cnt, step);
+	rrdl_differs(info, ds, step, why, sizeof(why));
+	if (why[0] != '\0')
+		log_info("rrd: %s keeps its layout (%s): to migrate, rrdtool create "
+		    "--source with the new layout", k->path, why);
 	rrd_info_free(info);
 }
 
@@ -799,9 +789,9 @@ write_file(struct known *k, struct rrd_item **v, size_t n, bool cached)
 		struct stat st;
 		if (stat(k->path, &st) == 0) {
 			k->exists = true;
-			layout_check(k, v[0]->step_s);
+			layout_check(k, v[0]->step_s, &v[0]->ds);
 		} else if (mono_ms() < k->quiet_until_ms || rrd_make(k, v[0]->step_s,
-		    v[0]->when_ms) == -1) {
+		    v[0]->when_ms, &v[0]->ds) == -1) {
 			if (cached && !rrdc_is_connected(W.daemon))
 				return -1;
 			for (size_t i = 0; i < n; i++)
