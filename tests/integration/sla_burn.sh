@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# sla_burn.sh: a service whose only member fails 1 s in every 5 s burns its
+# error budget 20 times faster than sustainable (target 99%: 1% may be down,
+# 20% is).  With `burn-rate 10 30s 10s` that opens an sla-risk incident, which
+# resolves once the failures stop; a long outage then exhausts a 99.99% daily
+# budget and opens the sla-breach incident, P1 for an impact-1 service.
+set -u
+. "$(dirname "$0")/../env/lib.sh"
+env_init
+
+pg_start "$ENV_DIR" || { tap_fail "environment: postgres"; exit 1; }
+ITSMD_SCHEMADIR=$ENV_ROOT/schema "$BUILD/itsmctl" -d "dbname=itsmd" db migrate >/dev/null ||
+	{ tap_fail "environment: migrate"; exit 1; }
+HTTP_PORT=$(free_port tcp)
+httpd_start "$ENV_DIR" "$HTTP_PORT" || { tap_fail "environment: httpd"; exit 1; }
+http_set "$ENV_DIR" status 200
+mkdir -p "$ENV_DIR/rrd"
+chown itsmd: "$ENV_DIR/rrd"
+
+CONF=$ENV_DIR/itsmd.conf
+cat >"$CONF" <<EOF
+database "dbname=itsmd host=$PGHOST port=$PGPORT user=postgres"
+rrd-dir "$ENV_DIR/rrd"
+sla-interval 1s
+host "web1" {
+    address 127.0.0.1
+    probe "home" http {
+        url "http://127.0.0.1:$HTTP_PORT/"
+        interval 1s
+        timeout 1s
+    }
+}
+service "shop" {
+    member "web1" "home"
+    impact 1
+    sla "shop-burn" {
+        target 99%
+        period day
+        maintenance exclude
+        burn-rate 10 30s 10s
+    }
+    sla "shop-day" {
+        target 99.99%
+        period day
+        maintenance exclude
+        burn-rate 100000 2s 1s
+    }
+}
+EOF
+
+q() { psql -XtAqc "$1" 2>/dev/null; }
+# severity and priority of the open incident of shop's CHECK, or nothing
+open_inc() { q "SELECT severity || ' P' || priority FROM incidents
+	WHERE host = 'shop' AND check_name = '$1' AND resolved_at IS NULL"; }
+is_open() { [ -n "$(open_inc "$1")" ]; }
+is_closed() { [ -z "$(open_inc "$1")" ] && [ -n "$(q "SELECT 1 FROM incidents
+	WHERE host = 'shop' AND check_name = '$1'")" ]; }
+now_s() { echo "${EPOCHREALTIME%.*}"; }
+
+tap_check "the conf with a service and two SLAs is valid" "$BUILD/itsmd" -t -c "$CONF"
+itsmd_start "$CONF"
+wait_until 10 log_has "service shop: ok"
+tap_check "SLAs are defined in PostgreSQL" test "$(q "SELECT string_agg(name || '=' ||
+	target || '/' || period, ' ' ORDER BY name) FROM sla")" = "shop-burn=99/day shop-day=99.99/day"
+
+# 1 s down in every 5 s: 20% down, 20x the 1% a 99% target allows.
+(
+	trap 'kill $! 2>/dev/null; exit 0' TERM	# and its sleep with it
+	while :; do
+		http_set "$ENV_DIR" status 500; sleep 1 & wait $!
+		http_set "$ENV_DIR" status 200; sleep 4 & wait $!
+	done
+) &
+PATTERN=$!
+env_record $PATTERN "failure pattern"
+T0=$(now_s)
+if wait_until 20 is_open "sla-risk[shop-burn]"; then
+	tap_ok "burning 20x opens an sla-risk incident (after $(( $(now_s) - T0 )) s)"
+else
+	tap_fail "burning 20x opens an sla-risk incident" "none after 20 s"
+fi
+tap_check "sla-risk is a warning, P2 for impact 1" \
+	test "$(open_inc "sla-risk[shop-burn]")" = "warning P2"
+tap_check "its summary gives the burn rates" \
+	log_has "shop/sla-risk\[shop-burn\] warning: SLA shop-burn at risk: error budget burning [0-9.]+x over 30 s and [0-9.]+x over 10 s \(rule 10x\)"
+
+kill "$PATTERN"
+wait "$PATTERN" 2>/dev/null
+http_set "$ENV_DIR" status 200
+T1=$(now_s)
+if wait_until 20 is_closed "sla-risk[shop-burn]"; then
+	tap_ok "failures stop: sla-risk resolves (after $(( $(now_s) - T1 )) s)"
+else
+	tap_fail "failures stop: sla-risk resolves" "still $(open_inc "sla-risk[shop-burn]")"
+fi
+
+# An outage longer than what is left of the 99.99% daily budget (8.64 s a day).
+http_set "$ENV_DIR" status 500
+if wait_until 25 is_open "sla-breach[shop-day]"; then
+	tap_ok "an outage exhausting the budget opens sla-breach"
+else
+	tap_fail "an outage exhausting the budget opens sla-breach" "none after 25 s"
+fi
+tap_check "sla-breach is critical, P1 for impact 1" \
+	test "$(open_inc "sla-breach[shop-day]")" = "critical P1"
+LEFT=$(q "SELECT budget_left_s <= 0 AND down_s > 0 FROM sla_report('shop-day',
+	lower(sla_period('shop-day', now())), upper(sla_period('shop-day', now())))")
+tap_check "PostgreSQL agrees the budget is gone" test "$LEFT" = t
+http_set "$ENV_DIR" status 200
+wait_until 5 log_has "service shop: ok"
+sleep 2
+tap_check "recovery does not refill the budget: the breach stays open" \
+	is_open "sla-breach[shop-day]"
+tap_check "one sla-breach incident, not a stream" \
+	test "$(q "SELECT count(*) FROM incidents WHERE check_name = 'sla-breach[shop-day]'")" = 1
+
+itsmd_stop 15
+tap_check "SIGTERM exits 0" test $? = 0
+tap_done
