@@ -36,6 +36,8 @@
 #define SNMP_MAX_ROWS		100000	/* a table longer than this is an agent bug */
 /* Past timeout_ms plus this, a run ends even if net-snmp never gave up. */
 #define SNMP_GRACE_MS		500
+/* A request needs at least this per try of what is left of the timeout. */
+#define SNMP_MIN_TRY_MS		20
 
 /*
  * A run walks SR_IDLE -> [SR_RESOLVING] -> SR_WAITING -> SR_ENDING -> SR_IDLE.
@@ -1133,6 +1135,20 @@ walk_finished(const struct snmp_state *st)
 	return true;
 }
 
+/* Is something of this step still to be sent? */
+static bool
+has_unsent(const struct snmp_state *st)
+{
+	if (st->step == STEP_WALK)
+		return st->pending == 0 && !walk_finished(st);
+	if (st->step != STEP_POLL)
+		return false;
+	for (size_t i = 0; i < st->nreqs; i++)
+		if (st->reqs[i].state == RQ_QUEUED)
+			return true;
+	return st->next_item < st->nitems;
+}
+
 /*
  * Sends what may go now: the next walk step, or GETs, as far as the
  * agent's in-flight limit allows; what may not go yet queues the run on
@@ -1143,11 +1159,27 @@ pump(struct snmp_state *st)
 {
 	size_t	n;
 	bool	want = false;
+	int	tries = (st->check->host->snmp.retries > 0 ?
+		    st->check->host->snmp.retries : 0) + 1;
+	uint64_t now = mono_ms();
 
 	if (st->check->result.status != PS_OK || st->sess == NULL) {
 		agent_unqueue(st);	/* a failed run asks nothing more */
 		return;
 	}
+	/*
+	 * What is sent now (after a walk, or after waiting for a slot) gets
+	 * what is left of the timeout, spread over its tries, so the run ends
+	 * in time; with too little left, the rest is not sent at all.
+	 */
+	if (now + (uint64_t)SNMP_MIN_TRY_MS * (uint64_t)tries > st->deadline) {
+		if (has_unsent(st))
+			queue_timeout(st);
+		agent_unqueue(st);
+		return;
+	}
+	snmp_sess_session(st->sess)->timeout = (long)((st->deadline - now) * 1000 /
+	    (uint64_t)tries);
 	if (st->step == STEP_WALK) {
 		if (st->pending == 0 && !walk_finished(st)) {
 			if (may_send(st))
@@ -1182,20 +1214,25 @@ pump(struct snmp_state *st)
 }
 
 /*
- * The run waited for a free slot until its deadline: what was never sent
- * times out like an unanswered request, naming the cause.
+ * The run is out of time with requests unsent (it waited for a free slot,
+ * or a walk took it all): they time out like unanswered ones, naming why.
  */
 static void
 queue_timeout(struct snmp_state *st)
 {
 	char	target[300];
 
-	agent_unqueue(st);
 	target_text(st->check, target, sizeof(target));
-	run_status(st, PS_TIMEOUT, "no SNMP response from %s in %llu ms (queued behind "
-	    "%d requests already out to it: snmp-max-inflight)", target,
-	    (unsigned long long)st->check->def->timeout_ms,
-	    st->agent != NULL ? st->agent->inflight : 0);
+	if (st->queued)
+		run_status(st, PS_TIMEOUT, "no SNMP response from %s in %llu ms (queued "
+		    "behind %d requests already out to it: snmp-max-inflight)", target,
+		    (unsigned long long)st->check->def->timeout_ms,
+		    st->agent != NULL ? st->agent->inflight : 0);
+	else
+		run_status(st, PS_TIMEOUT, "no SNMP response from %s in %llu ms (no time "
+		    "left for the rest of the run)", target,
+		    (unsigned long long)st->check->def->timeout_ms);
+	agent_unqueue(st);
 	for (size_t i = 0; i < st->nreqs; i++)
 		if (st->reqs[i].state == RQ_QUEUED) {
 			if (!st->reqs[i].walk)
