@@ -47,6 +47,8 @@ static struct {
 	int			 inflight;
 	bool			 down_said;
 	bool			 closing;
+	char			**known;	/* "service\tsla" of the running conf */
+	size_t			  nknown;
 } sl;
 
 static void
@@ -247,9 +249,62 @@ sla_define(const struct service *svc, const struct sla_def *d)
 	db_exec(sql_define, 10, p, NULL, NULL);
 }
 
+static const struct sla_def *
+sla_find(const struct config *cfg, const char *service, const char *sla, size_t len)
+{
+	for (size_t i = 0; cfg != NULL && i < cfg->nservices; i++) {
+		const struct service *s = &cfg->services[i];
+
+		if (strcmp(s->name, service) != 0)
+			continue;
+		for (size_t k = 0; k < s->nslas; k++)
+			if (strlen(s->slas[k].name) == len &&
+			    strncmp(s->slas[k].name, sla, len) == 0)
+				return &s->slas[k];
+	}
+	return NULL;
+}
+
+/*
+ * A reload that drops an SLA (or its service) resolves its incidents:
+ * nothing would evaluate them again.
+ */
+static void
+sla_forget_removed(const struct config *cfg)
+{
+	char	 sum[256], check[192];
+
+	for (size_t i = 0; i < sl.nknown; i++) {
+		char		*tab = strchr(sl.known[i], '\t');
+		const char	*kinds[] = { "sla-breach", "sla-risk" };
+
+		*tab = '\0';
+		if (sla_find(cfg, sl.known[i], tab + 1, strlen(tab + 1)) == NULL) {
+			snprintf(sum, sizeof(sum), "SLA %s is no longer in the configuration",
+			    tab + 1);
+			for (int k = 0; k < 2; k++) {
+				snprintf(check, sizeof(check), "%s[%s]", kinds[k], tab + 1);
+				incident_change(&(struct incident_change){ .host = sl.known[i],
+				    .check = check, .sev = SEV_OK, .summary = sum });
+			}
+		}
+		free(sl.known[i]);
+	}
+	free(sl.known);
+	sl.known = NULL;
+	sl.nknown = 0;
+	for (size_t i = 0; cfg != NULL && i < cfg->nservices; i++)
+		for (size_t k = 0; k < cfg->services[i].nslas; k++) {
+			sl.known = xreallocarray(sl.known, sl.nknown + 1, sizeof(*sl.known));
+			sl.known[sl.nknown++] = xasprintf("%s\t%s", cfg->services[i].name,
+			    cfg->services[i].slas[k].name);
+		}
+}
+
 void
 sla_configure(struct event_base *base, const struct config *cfg)
 {
+	sla_forget_removed(cfg);
 	sl.cfg = cfg;
 	sl.closing = false;
 	sl.interval_ms = cfg->sla_interval_ms > 0 ? cfg->sla_interval_ms :
@@ -263,17 +318,32 @@ sla_configure(struct event_base *base, const struct config *cfg)
 	sla_arm();
 }
 
+/* "sla-breach[NAME]" or "sla-risk[NAME]" of an SLA the service still has */
 bool
 sla_incident_is(const char *host, const char *check)
 {
-	return (strncmp(check, "sla-breach[", 11) == 0 || strncmp(check, "sla-risk[", 9) == 0) &&
-	    service_is(host);
+	const char	*name;
+	size_t		 len;
+
+	if (strncmp(check, "sla-breach[", 11) == 0)
+		name = check + 11;
+	else if (strncmp(check, "sla-risk[", 9) == 0)
+		name = check + 9;
+	else
+		return false;
+	len = strlen(name);
+	return len > 1 && name[len - 1] == ']' && sla_find(sl.cfg, host, name, len - 1) != NULL;
 }
 
 void
 sla_stop(void)
 {
 	sl.closing = true;
+	for (size_t i = 0; i < sl.nknown; i++)
+		free(sl.known[i]);
+	free(sl.known);
+	sl.known = NULL;
+	sl.nknown = 0;
 	if (sl.timer != NULL)
 		event_free(sl.timer);
 	sl.timer = NULL;

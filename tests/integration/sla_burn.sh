@@ -114,6 +114,13 @@ tap_check "recovery does not refill the budget: the breach stays open" \
 tap_check "one sla-breach incident, not a stream" \
 	test "$(q "SELECT count(*) FROM incidents WHERE check_name = 'sla-breach[shop-day]'")" = 1
 
+# A reload applies changes: a new target, and a dropped SLA's incident resolves.
+sed -i -e 's/target 99%/target 99.5%/' -e '/sla "shop-day"/,/^    }/d' "$CONF"
+kill -HUP "$ITSMD_PID"
+target_is() { [ "$(q "SELECT target FROM sla WHERE name = 'shop-burn'")" = "$1" ]; }
+tap_check "reload: the new target is upserted" wait_until 5 target_is 99.5
+tap_check "reload: the dropped SLA's breach resolves" wait_until 5 is_closed "sla-breach[shop-day]"
+
 itsmd_stop 15
 tap_check "SIGTERM exits 0" test $? = 0
 tap_done
