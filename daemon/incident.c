@@ -19,6 +19,14 @@
 #define DEFAULT_REOPEN_MS	(30 * 60 * 1000ULL)
 /* A refresh (same state, new summary) is dropped when this much waits. */
 #define REFRESH_MAX_PENDING	1000
+/*
+ * A silent host's checks say the same thing every poll; sending each one
+ * cost a statement per failing check and interval (15% of the daemon's CPU
+ * with thousands of them).  A new summary still goes at once, and so does
+ * the first repeat after a transition (the row shows it was seen again);
+ * further repeats of the same summary go once a minute, for last_seen_at.
+ */
+#define REFRESH_IDLE_MS		(60 * 1000ULL)
 
 /*
  * Times are parameters taken when the state changed, not now() on the
@@ -61,6 +69,9 @@ struct last_sent {
 	bool		 flapping;
 	bool		 maintenance;
 	char		*parent;	/* "host\tcheck" or NULL */
+	char		*summary;	/* as last sent */
+	uint64_t	 sent_ms;	/* mono_ms() of the last send */
+	bool		 repeated;	/* a repeat went since the transition */
 };
 
 /* Our copies: a reload may free the check before the database answers. */
@@ -168,6 +179,19 @@ incident_applied(struct incident_job *ij, const struct pg_result *res, int row)
 
 static void	incident_flush(void);
 
+/*
+ * The spool goes once its last record is in.  That record may be one of
+ * avail.c's, committed while ours were still in flight: when nothing of
+ * ours waits any more, let it settle too.
+ */
+static void
+incident_committed(uint64_t seq)
+{
+	spool_committed(seq);
+	if (inc.qhead == NULL && !inc.inflight)
+		avail_settle();
+}
+
 /* A change sent alone (the first of a burst, or a batch's fallback). */
 static void
 incident_done(void *arg, const struct pg_result *res, const char *error)
@@ -179,15 +203,16 @@ incident_done(void *arg, const struct pg_result *res, const char *error)
 		incident_job_free(ij);
 		return;
 	}
-	/* An SQL error would fail again on replay: it counts as taken. */
-	spool_committed(ij->seq);
-	if (error == NULL && db_ntuples(res) == 1)
-		incident_applied(ij, res, 0);
+	/* What waits goes first: PostgreSQL works while we read this answer. */
 	if (ij == inc.last_single) {
 		inc.last_single = NULL;
 		inc.inflight = false;
 		incident_flush();
 	}
+	/* An SQL error would fail again on replay: it counts as taken. */
+	incident_committed(ij->seq);
+	if (error == NULL && db_ntuples(res) == 1)
+		incident_applied(ij, res, 0);
 	incident_job_free(ij);
 }
 
@@ -251,6 +276,7 @@ incident_batch_done(void *arg, const struct pg_result *res, const char *error)
 		return;
 	}
 	if (error != NULL) {
+		/* Ahead of anything that waits, so the order holds. */
 		log_warnx("incident batch of %d failed (%s); sending them one by one",
 		    b->n, error);
 		for (ij = b->head; ij != NULL; ij = next) {
@@ -259,20 +285,24 @@ incident_batch_done(void *arg, const struct pg_result *res, const char *error)
 			db_exec(sql_change, NPARAMS, (const char *const *)ij->params,
 			    incident_done, ij);
 		}
-	} else {
-		for (ij = b->head, i = 0; ij != NULL; ij = next, i++) {
-			next = ij->next;
-			if (ij->seq != 0)
-				seq = ij->seq;
-			if (i < db_ntuples(res))
-				incident_applied(ij, res, i);
-			incident_job_free(ij);
-		}
-		spool_committed(seq);
+		free(b);
+		inc.inflight = false;
+		incident_flush();
+		return;
 	}
-	free(b);
+	/* The next batch goes first: PostgreSQL works while we read this one. */
 	inc.inflight = false;
 	incident_flush();
+	for (ij = b->head, i = 0; ij != NULL; ij = next, i++) {
+		next = ij->next;
+		if (ij->seq != 0)
+			seq = ij->seq;
+		if (i < db_ntuples(res))
+			incident_applied(ij, res, i);
+		incident_job_free(ij);
+	}
+	incident_committed(seq);
+	free(b);
 }
 
 /* Send what waits: alone if it is one change, else as a batch. */
@@ -489,9 +519,23 @@ incident_shutdown(void)
 	spool_close();
 }
 
-/* Is ch the same as what was last sent?  Records it if not. */
+static void
+incident_sent(struct last_sent *ls, const char *summary)
+{
+	if (ls->summary != NULL && strcmp(ls->summary, summary != NULL ? summary : "") == 0)
+		ls->repeated = true;
+	free(ls->summary);
+	ls->summary = xstrdup(summary != NULL ? summary : "");
+	ls->sent_ms = mono_ms();
+}
+
+/*
+ * Is ch the same as what was last sent?  Records it if not.  *due: a
+ * refresh worth sending now (REFRESH_IDLE_MS); the caller records it with
+ * incident_sent(*lsp) if it goes.
+ */
 static bool
-incident_is_refresh(const struct incident_change *ch)
+incident_is_refresh(const struct incident_change *ch, struct last_sent **lsp, bool *due)
 {
 	struct last_sent	 probe = { .host = (char *)ch->host, .check = (char *)ch->check };
 	struct last_sent	*ls, **slot;
@@ -513,7 +557,12 @@ incident_is_refresh(const struct incident_change *ch)
 	    ls->flapping == ch->flapping && ls->maintenance == ch->maintenance &&
 	    ((ls->parent == NULL && parent == NULL) ||
 	    (ls->parent != NULL && parent != NULL && strcmp(ls->parent, parent) == 0))) {
+		bool	same = ls->summary != NULL &&
+			    strcmp(ls->summary, ch->summary != NULL ? ch->summary : "") == 0;
+
 		free(parent);
+		*lsp = ls;
+		*due = !same || !ls->repeated || mono_ms() - ls->sent_ms >= REFRESH_IDLE_MS;
 		return true;
 	}
 	ls->sev = ch->sev;
@@ -522,6 +571,12 @@ incident_is_refresh(const struct incident_change *ch)
 	ls->maintenance = ch->maintenance;
 	free(ls->parent);
 	ls->parent = parent;
+	ls->repeated = false;
+	free(ls->summary);
+	ls->summary = NULL;
+	incident_sent(ls, ch->summary);
+	*lsp = ls;
+	*due = true;
 	return false;
 }
 
@@ -580,14 +635,17 @@ incident_change(const struct incident_change *ch)
 	char		 key[48], when[24], prio[8], reopen[24], pn[12], pw[24];
 	char		*host, *check, *summary, *pcheck = NULL;
 	uint64_t	 seq = 0;
-	bool		 refresh;
+	struct last_sent *ls;
+	bool		 refresh, due;
 
 	if (inc.closing)
 		return;
-	refresh = incident_is_refresh(ch);
-	if (refresh && (ch->sev == SEV_OK || !db_up() ||
+	refresh = incident_is_refresh(ch, &ls, &due);
+	if (refresh && (ch->sev == SEV_OK || !due || !db_up() ||
 	    inc.nqueued + db_pending() > REFRESH_MAX_PENDING))
 		return;
+	if (refresh)
+		incident_sent(ls, ch->summary);
 	if (ch->parent_host != NULL)
 		pcheck = incident_text_clean(ch->parent_check);
 	snprintf(when, sizeof(when), "%" PRIu64, ch->when_ms != 0 ? ch->when_ms : wall_ms());
