@@ -1413,6 +1413,21 @@ row_label_cmp(const void *a, const void *b)
 	    (*y)->idxlen);
 }
 
+/* "(a, b, c, ...)": the first few names of a list, for one log line. */
+static void
+names_add(char *buf, size_t len, size_t *n, const char *name)
+{
+	size_t	used;
+
+	if (*n == 0)
+		snprintf(buf, len, "(%.60s)", name);
+	else if (*n < 4 && (used = strlen(buf)) > 0)
+		snprintf(buf + used - 1, len - used + 1, ", %.60s)", name);
+	else if (*n == 4 && (used = strlen(buf)) > 0)
+		snprintf(buf + used - 1, len - used + 1, ", ...)");
+	(*n)++;
+}
+
 /*
  * The walk's rows become the probe's: each named by its first non-empty
  * label (the index if none), twins told apart by "#index", filtered, and
@@ -1425,7 +1440,9 @@ rows_from_walk(struct snmp_state *st)
 	const struct snmp_table	*t = d->priv;
 	struct snmp_walk	*w = st->w;
 	struct snmp_row		**by;
-	char			 ib[256], *prev;
+	char			 ib[256], *prev, added[200] = "", gone[200] = "";
+	size_t			 nadded = 0, ngone = 0;
+	bool			*seen;
 
 	for (size_t i = 0; i < w->nrows; i++) {
 		struct snmp_row	*r = &w->rows[i];
@@ -1466,8 +1483,10 @@ rows_from_walk(struct snmp_state *st)
 	}
 	free(prev);
 	free(by);
+	seen = xcalloc(st->nrows ? st->nrows : 1, sizeof(*seen));
 	for (size_t i = 0; i < w->nrows; i++) {
 		struct snmp_row	*r = &w->rows[i];
+		bool		 old = false;
 
 		r->keep = snmp_table_keep(t, r->label);
 		r->values = xcalloc(d->nmetrics ? d->nmetrics : 1, sizeof(*r->values));
@@ -1477,9 +1496,22 @@ rows_from_walk(struct snmp_state *st)
 				r->disc = st->rows[j].disc;
 				r->have_disc = st->rows[j].have_disc;
 				r->had_data = st->rows[j].had_data;
+				seen[j] = old = true;
 				break;
 			}
+		if (!old && r->keep)
+			names_add(added, sizeof(added), &nadded, r->label);
 	}
+	for (size_t j = 0; j < st->nrows; j++)
+		if (!seen[j] && st->rows[j].keep)
+			names_add(gone, sizeof(gone), &ngone, st->rows[j].label);
+	free(seen);
+	if (st->discovered && (nadded > 0 || ngone > 0))
+		log_info("%s: rediscovery: %zu new row%s%s%s, %zu gone%s%s", st->check->key,
+		    nadded, nadded == 1 ? "" : "s", nadded ? " " : "", added, ngone,
+		    ngone ? " " : "", gone);
+	else if (!st->discovered)
+		log_debug("%s: %zu rows discovered", st->check->key, w->nrows);
 	rows_free(st);
 	st->rows = w->rows;
 	st->nrows = w->nrows;
