@@ -40,6 +40,9 @@
 #define BATCH_LINE	3900
 /* rrdcached slower than this on one batch is taken for gone (updates held). */
 #define BATCH_TIMEOUT_S	30
+/* The worker writes at most this often: a round per loop pass would cost a
+ * wake-up and, with rrdcached, a round trip for a handful of updates. */
+#define RRDW_ROUND_MS	200
 /* Failing files logged one by one per interval; the rest only counted. */
 #define RRDW_LOG_FILES	20
 #define STORAGE_HOST	"itsmd"
@@ -87,6 +90,7 @@ static struct {
 	pthread_t	 thread;
 	bool		 started;
 	bool		 stop;
+	bool		 idle;		/* the worker waits for work: wake it */
 	struct items	 q;		/* handed over by the loop, under mu */
 	size_t		 len;		/* q + what the worker holds, under mu */
 	uint64_t	 dropped;
@@ -257,7 +261,8 @@ series_get(const char *host, const char *probe, const char *row, const char *met
 	return k;
 }
 
-/* This pass's updates to the worker: one lock, one wake-up. */
+/* This pass's updates to the worker: one lock, and a wake-up only when it
+ * is idle (busy, it takes them at its next round). */
 static void
 hand_over(void)
 {
@@ -279,7 +284,8 @@ hand_over(void)
 	if (L.buf.n > 0) {
 		W.len += L.buf.n;
 		items_move(&W.q, &L.buf);
-		pthread_cond_signal(&W.cv);
+		if (W.idle)
+			pthread_cond_signal(&W.cv);
 	}
 	pthread_mutex_unlock(&W.mu);
 	L.buf.n = 0;
@@ -895,27 +901,47 @@ write_round(bool direct)
 	return ok;
 }
 
+/* Under W.mu: sleeps until the monotonic time `until`, or the stop. */
+static void
+sleep_until(uint64_t until)
+{
+	struct timespec	ts;
+	uint64_t	now = mono_ms(), ns;
+
+	if (now >= until)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ns = (uint64_t)ts.tv_nsec + (until - now) * 1000000;
+	ts.tv_sec += (time_t)(ns / 1000000000);
+	ts.tv_nsec = (long)(ns % 1000000000);
+	while (!W.stop && pthread_cond_timedwait(&W.cv, &W.mu, &ts) != ETIMEDOUT)
+		;
+}
+
 static void *
 rrdw_main(void *arg)
 {
-	bool	ok = true, stop;
+	bool		ok = true, stop;
+	uint64_t	last = 0;
 
 	(void)arg;
 	pthread_mutex_lock(&W.mu);
 	for (;;) {
-		if (ok)
+		if (ok) {
+			W.idle = true;
 			while (W.q.n == 0 && !W.stop)
 				pthread_cond_wait(&W.cv, &W.mu);
-		else {
+			W.idle = false;
+			/* At most a round per RRDW_ROUND_MS: what comes in
+			 * meanwhile joins it (no wake-up: not idle), so a steady
+			 * stream costs a few rounds a second, not one a pass. */
+			sleep_until(last + RRDW_ROUND_MS);
+		} else
 			/* rrdcached is down: try again in a second, whatever
 			 * arrives meanwhile; at stop the items held are written
 			 * directly (rrdw_stop). */
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += 1;
-			while (!W.stop && pthread_cond_timedwait(&W.cv, &W.mu, &ts) != ETIMEDOUT)
-				;
-		}
+			sleep_until(mono_ms() + 1000);
+		last = mono_ms();
 		stop = W.stop;
 		if (!ok && stop)
 			break;

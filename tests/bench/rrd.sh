@@ -1,23 +1,43 @@
 #!/usr/bin/env bash
-# rrd.sh: RRD write throughput of itsmd's writer (rrd_writer.c) at 10,000 and
-# 100,000 files, each updated once a minute (100,000 files = 1,667 updates/s),
-# through the writer thread's own librrd path and through rrdcached.  Prints
-# updates/s, CPU per 1,000 updates (itsmd, and rrdcached's own), the loop lag
-# (p99 of a 10 ms timer) and bytes per file; then a one-year itsmctl graph.
-# Run by hand (never by make test), as root, after `make`:
+# rrd.sh: RRD writes at 10,000 and 100,000 files, each updated once a minute
+# (100,000 files = 1,667 updates/s), itsmd's writer (rrd_writer.c) against
+# collectd 5.12 on the same update stream in the same run:
+#   thread     itsmd's writer thread, librrd       collectd's rrdtool plugin
+#   rrdcached  itsmd's writer, BATCH to rrdcached  collectd's rrdcached plugin
+# Prints updates/s, CPU per update of each daemon (and of rrdcached, which
+# both feed), the ratios, itsmd's loop lag (p99 of a 10 ms timer), bytes per
+# file, and the time of a one-year `itsmctl graph`.  Run by hand (never by
+# make test), as root, after `make`:
 #
-#	tests/bench/rrd.sh [SECONDS]		# default 60 s per run, after 60 s of warm-up
+#	tests/bench/rrd.sh [SECONDS]	# default 60 s per run, after 60 s of warm-up
+#	SIZES="10000" tests/bench/rrd.sh 30
 #
-# Not measured yet: collectd's rrdtool/rrdcached plugins on the same stream
-# (see /work/shared/peer-baseline.md for its expected figures).
+# The stream: tests/bench/rrd_bench.c, one program, calls rrdw_update() in
+# process for itsmd (as check.c does), or sends the same updates at the same
+# times to collectd's network plugin as binary packets (host, plugin, type
+# once per packet, about 25 values per packet).  collectd's CPU thus
+# includes receiving and parsing them, which itsmd's does not; so a third
+# collectd run with the network plugin and no writer measures that part,
+# and the ratios are given against collectd both with and without it.
+# Both daemons find the same files already made (same bench layout), so
+# neither is measured creating files.  rrdcached runs with -w 3600, so in
+# the window it caches (its disk writes come later, for both alike).
 set -u
 . "$(dirname "$0")/../env/lib.sh"
+[ "$(id -u)" = 0 ] || { echo "rrd.sh: run as root (services run as other users)" >&2; exit 1; }
+if ! command -v collectd >/dev/null; then
+	echo "# installing collectd-core (the peer)" >&2
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+	    collectd-core >/dev/null || { echo "rrd.sh: cannot install collectd-core" >&2; exit 1; }
+fi
 # Its own dir (not itsmd-test.*, which test runs may sweep), removed at the end.
 BENCH_DIR=$(mktemp -d /tmp/itsmd-bench.XXXXXX)
 chmod 755 "$BENCH_DIR"
 env_init "$BENCH_DIR"
 SECS=${1:-60}
-PERIOD=60
+PERIOD=${PERIOD:-60}
+SIZES=${SIZES:-"10000 100000"}
+ulimit -n 65536 2>/dev/null
 
 OBJS=$(ls "$BUILD"/daemon/*.o "$BUILD"/probes/*.o | grep -v -e /daemon/itsmd.o -e /daemon/itsmctl.o)
 cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I"$ENV_ROOT/include" \
@@ -26,45 +46,138 @@ cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I"$ENV_ROOT/include" \
     $(pkg-config --libs libevent netsnmp libcurl librrd libpq libsystemd) -levent_pthreads -lpthread -lm ||
 	{ echo "rrd.sh: cannot build the driver (run make first)" >&2; exit 1; }
 
-# ticks of utime+stime of PID
-ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-HZ=$(getconf CLK_TCK)
+CPORT=$(free_port udp)
+DIR=$ENV_DIR/rrd		# rrdcached (-B) takes only files under its base dir
+# The driver runs as itsmd: rrdcached does, and the files it makes must be its.
+bench() { runuser -u itsmd -- "$ENV_DIR/rrd_bench" "$@" 2>>"$ENV_DIR/bench.log"; }
+fresh_dir() { rm -rf "$DIR"; mkdir -p "$DIR"; chown itsmd: "$DIR"; }
+stop_pid() { kill -TERM "$1" 2>/dev/null; env_wait_gone 120 "$1" || kill -KILL "$1" 2>/dev/null; }
 
-printf '%-8s %-10s %9s %9s %12s %14s %10s %10s %9s\n' files path "upd/s" offered "cpu/1k upd" "rrdcached/1k" "lag p99" "lag max" "B/file"
-for n in 10000 100000; do
+# collectd_start WRITER: rrdtool, rrdcached or none; sets CPID.
+collectd_start() {
+	local conf=$ENV_DIR/collectd.conf
+	{
+		echo 'Hostname "bench"'
+		echo 'FQDNLookup false'
+		echo "Interval $PERIOD"
+		echo 'LoadPlugin logfile'
+		echo "<Plugin logfile>"
+		echo "  LogLevel warning"
+		echo "  File \"$ENV_DIR/collectd.log\""
+		echo "</Plugin>"
+		echo 'LoadPlugin network'
+		echo "<Plugin network>"
+		echo "  Listen \"127.0.0.1\" \"$CPORT\""
+		echo "</Plugin>"
+		case $1 in
+		rrdtool)
+			echo 'LoadPlugin rrdtool'
+			echo "<Plugin rrdtool>"
+			echo "  DataDir \"$DIR\""
+			echo "</Plugin>" ;;
+		rrdcached)
+			echo 'LoadPlugin rrdcached'
+			echo "<Plugin rrdcached>"
+			echo "  DaemonAddress \"unix:$RRDCACHED_SOCK\""
+			echo "  DataDir \"$DIR\""
+			echo "  CreateFiles false"
+			echo "  CollectStatistics false"
+			echo "</Plugin>" ;;
+		esac
+	} >"$conf"
+	collectd -f -C "$conf" </dev/null >>"$ENV_DIR/collectd.out" 2>&1 &
+	CPID=$!
+	env_record $CPID collectd
+	if ! wait_until 10 sh -c "ss -lunpH | grep ':$CPORT ' | grep -q 'pid=$CPID,'" || ! env_alive $CPID; then
+		echo "rrd.sh: collectd does not listen on udp $CPORT" >&2
+		cat "$ENV_DIR/collectd.out" "$ENV_DIR/collectd.log" >&2
+		exit 1
+	fi
+}
+
+# Of 200 files spread over the set, how many have a value from the last
+# period (a writer that fell behind would leave old ones)?
+current() {
+	local n=$1 fmt=$2 now fresh=0
+	now=$(date +%s)
+	for (( i = 0; i < n; i += n / 200 )); do
+		f=$(printf "$fmt" $((i / 1000)) $((i % 1000)))
+		t=$(rrdtool last "$f" 2>/dev/null || echo 0)
+		[ $((now - t)) -le $((PERIOD + 5)) ] && fresh=$((fresh + 1))
+	done
+	echo "$fresh/200"
+}
+
+num() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
+us() { awk -v c="$1" -v u="$2" 'BEGIN { printf "%.1f", u ? c * 1e6 / u : 0 }'; }
+declare -A R
+row() {	# row FILES WHO PATH OUT [RRDCACHED_CPU_KEY] [DAEMON_CPU_KEY]
+	local n=$1 who=$2 path=$3 out=$4 upd cpu rc=- tot
+	upd=$(num "$out" updates)
+	if [ "$who" = itsmd ]; then cpu=$(num "$out" cpu_s); else cpu=$(num "$out" "${6:-cpu_pid0}"); fi
+	[ -n "${5:-}" ] && rc=$(us "$(num "$out" "$5")" "$upd")
+	R[$n,$who,$path]=$(us "$cpu" "$upd")
+	tot=$(awk -v a="${R[$n,$who,$path]}" -v b="$rc" 'BEGIN { printf "%.1f", a + (b == "-" ? 0 : b) }')
+	printf '%-7s %-9s %-10s %7s %8s %9s %9s %9s %13s %8s %s\n' "$n" "$who" "$path" \
+	    "$(num "$out" rate)" "$(( n / PERIOD ))" "${R[$n,$who,$path]}" "$rc" "$tot" \
+	    "$( [ "$who" = itsmd ] && echo "$(num "$out" lag_p99_ms) ($(num "$out" lag_max_ms))" || echo -)" \
+	    "$(du -sb "$DIR" | awk -v n="$n" '{ printf "%d", $1 / n }')" "${7:-}"
+}
+
+echo "# $(date -u '+%F %T') UTC, load average $(cut -d' ' -f1-3 /proc/loadavg), ${SECS}s windows after ${PERIOD}s of warm-up; collectd $(collectd -h 2>/dev/null | awk '/^collectd/ { sub(",$", "", $2); print $2; exit }')"
+printf '%-7s %-9s %-10s %7s %8s %9s %9s %9s %13s %8s %s\n' files daemon path "upd/s" offered \
+    "µs/upd" "rrdcached" "total" "lag p99(max)" "B/file" "check"
+for n in $SIZES; do
+	# itsmd, writer thread
+	fresh_dir
+	out=$(bench "$DIR" "$n" $PERIOD "$SECS") || { tail "$ENV_DIR/bench.log" >&2; exit 1; }
+	row "$n" itsmd thread "$out" "" "" "drained in $(num "$out" drain_s) s"
+	# the same loop and driver with the writer off: their share of the above
+	out=$(bench -n -w 10 "$DIR" "$n" $PERIOD "$SECS") || { tail "$ENV_DIR/bench.log" >&2; exit 1; }
+	row "$n" itsmd loop "$out" "" "" "(driver and loop only, writer off)"
+	# collectd, rrdtool plugin
+	fresh_dir
+	collectd_start rrdtool
+	out=$(bench -c "$CPORT" -p "$CPID" "$DIR" "$n" $PERIOD "$SECS") || { tail "$ENV_DIR/bench.log" >&2; exit 1; }
+	sleep 2
+	row "$n" collectd thread "$out" "" "" "current files $(current "$n" "$DIR/h/p-%d/gauge-m%d.rrd")"
+	stop_pid "$CPID"
+	# itsmd through rrdcached
+	fresh_dir
+	rrdcached_start "$ENV_DIR" >/dev/null || { echo "rrdcached failed" >&2; exit 1; }
+	out=$(bench -p "$RRDCACHED_PID" -s "unix:$RRDCACHED_SOCK" "$DIR" "$n" $PERIOD "$SECS" "unix:$RRDCACHED_SOCK") ||
+		{ tail "$ENV_DIR/bench.log" >&2; exit 1; }
+	row "$n" itsmd rrdcached "$out" cpu_pid0 "" "rrdcached got $(num "$out" rrdcached_received)"
+	stop_pid "$RRDCACHED_PID"
+	# collectd through rrdcached
+	fresh_dir
+	rrdcached_start "$ENV_DIR" >/dev/null || { echo "rrdcached failed" >&2; exit 1; }
+	collectd_start rrdcached
+	out=$(bench -c "$CPORT" -p "$CPID" -p "$RRDCACHED_PID" -s "unix:$RRDCACHED_SOCK" "$DIR" "$n" $PERIOD "$SECS") ||
+		{ tail "$ENV_DIR/bench.log" >&2; exit 1; }
+	row "$n" collectd rrdcached "$out" cpu_pid1 cpu_pid0 "rrdcached got $(num "$out" rrdcached_received)"
+	stop_pid "$CPID"
+	stop_pid "$RRDCACHED_PID"
+	# collectd receiving the same stream, no writer: its share of the above
+	fresh_dir
+	collectd_start none
+	out=$(bench -w 10 -c "$CPORT" -p "$CPID" "$DIR" "$n" $PERIOD "$SECS") || { tail "$ENV_DIR/bench.log" >&2; exit 1; }
+	row "$n" collectd receive "$out" "" "" "(network plugin only, no writer)"
+	stop_pid "$CPID"
+	rm -rf "$DIR"
+done
+echo
+echo "# CPU per update, itsmd / collectd (daemon processes; rrdcached's own CPU apart);"
+echo "# writers alone: itsmd minus its loop-only run, collectd minus its receive-only run:"
+for n in $SIZES; do
 	for path in thread rrdcached; do
-		# rrdcached (-B) takes only files under its base dir, ENV_DIR/rrd
-		dir=$ENV_DIR/rrd
-		rm -rf "$dir"
-		mkdir -p "$dir"
-		chown itsmd: "$dir"
-		extra=""
-		if [ $path = rrdcached ]; then
-			rrdcached_start "$ENV_DIR" >/dev/null || { echo "rrdcached failed" >&2; exit 1; }
-			extra="unix:$RRDCACHED_SOCK"
-			c0=$(ticks "$RRDCACHED_PID")
-			# rrdcached's CPU is taken over the measured window only
-			( sleep $((PERIOD + 1)); ticks "$RRDCACHED_PID" >"$ENV_DIR/c0" ) &
-			sampler=$!
-		fi
-		# rrdcached runs as itsmd: the driver makes the files, so they must be its
-		out=$(runuser -u itsmd -- "$ENV_DIR/rrd_bench" "$dir" $n $PERIOD "$SECS" $extra 2>"$ENV_DIR/bench.log") ||
-			{ cat "$ENV_DIR/bench.log" >&2; exit 1; }
-		rc_per=-
-		if [ $path = rrdcached ]; then
-			c1=$(ticks "$RRDCACHED_PID")
-			wait $sampler
-			c0=$(cat "$ENV_DIR/c0")
-			kill -TERM "$RRDCACHED_PID"; env_wait_gone 60 "$RRDCACHED_PID"
-			upd=$(sed 's/.*updates=\([0-9]*\).*/\1/' <<<"$out")
-			rc_per=$(awk -v c=$((c1 - c0)) -v hz=$HZ -v u="$upd" 'BEGIN { printf "%.1f ms", u ? c / hz * 1000 / u * 1000 : 0 }')
-		fi
-		eval "$(tr ' ' '\n' <<<"$out" | sed 's/^/b_/')"
-		bytes=$(du -sb "$dir" | awk -v n=$n '{ printf "%d", $1 / n }')
-		printf '%-8s %-10s %9s %9s %12s %14s %10s %10s %9s\n' $n $path "$b_rate" \
-		    "$(( n / PERIOD ))" "$(awk -v u="$b_us_per_update" 'BEGIN { printf "%.1f ms", u }')" \
-		    "$rc_per" "${b_lag_p99_ms} ms" "${b_lag_max_ms} ms" "$bytes"
-		rm -rf "$dir"
+		awk -v n="$n" -v p="$path" -v i="${R[$n,itsmd,$path]}" -v c="${R[$n,collectd,$path]}" \
+		    -v r="${R[$n,collectd,receive]}" -v l="${R[$n,itsmd,loop]}" 'BEGIN {
+			printf "%-7s %-10s itsmd %5.1f µs, collectd %5.1f µs: ratio %.2f;", n, p, i, c, c ? i / c : 0
+			w = c - r
+			iw = i - l
+			printf " writers alone (itsmd %.1f µs, collectd %.1f µs): %.2f\n", iw, w, (w > 0 ? iw / w : 0)
+		}'
 	done
 done
 echo "(bench layout: step 60 s, a day at full resolution and a week hourly, AVERAGE only)"
