@@ -419,6 +419,17 @@ g_mib_dirs(struct build *b, void *obj, const struct conf_node *c)
 	free(dirs);
 }
 
+/* `http-max-per-origin N`: the http probe's per-origin bound on transfers. */
+static void
+g_http_max_per_origin(struct build *b, void *obj, const struct conf_node *c)
+{
+	long	n;
+
+	(void)obj;
+	if (get_int(b, c, 1, 100000, &n))
+		http_max_per_origin((unsigned)n);
+}
+
 /* Loaded by conf_build() before any other key; here only the shape counts. */
 static void
 g_secrets(struct build *b, void *obj, const struct conf_node *c)
@@ -1503,6 +1514,7 @@ static const struct conf_key global_keys[] = {
 	{ "database",	1, 1, 0, g_database },
 	{ "secrets",	1, 1, 0, g_secrets },
 	{ "mib-dirs",	1, 8, 0, g_mib_dirs },
+	{ "http-max-per-origin", 1, 1, 0, g_http_max_per_origin },
 	{ "rrd-dir",	1, 1, 0, g_rrd_dir },
 	{ "rrdcached",	1, 1, 0, g_rrdcached },
 	{ "user",	1, 1, 0, g_user },
@@ -2751,6 +2763,7 @@ conf_build(struct conf_tree *tree, struct conf_err *err)
 	/* secrets first, so `secret:NAME` works wherever `secrets` is written */
 	secrets_clear();
 	snmp_mib_dirs(NULL, 0);		/* until this conf's mib-dirs says otherwise */
+	http_max_per_origin(0);		/* the default unless this conf says otherwise */
 	for (i = 0; i < tree->root.nchildren; i++) {
 		const struct conf_node	*c = &tree->root.children[i];
 		char			*path;

@@ -439,6 +439,10 @@ void	snmp_mib_dirs(const char *const *dirs, size_t n);
 typedef void (*http_request_cb)(void *arg, long status, const char *error);
 int	http_request_submit(const char *url, const char *content_type, const char *body,
 	    uint64_t timeout_ms, http_request_cb, void *arg);
+/* `http-max-per-origin N` (global): transfers in flight per scheme://host:port
+ * at once, the rest wait in order (default 64; 0: the default).  conf_build
+ * sets it before any probe is parsed. */
+void	http_max_per_origin(unsigned n);
 extern const struct probe_ops tcp_probe_ops;
 extern const struct probe_ops icmp_probe_ops;
 /*

@@ -62,6 +62,8 @@ struct http_re {
 struct http_def {
 	char		*url;		/* may hold userinfo: handed to curl only */
 	bool		 https;
+	/* scheme://host:port, proxy and source: what a connection is shared by */
+	char		*origin_key;
 	/* userinfo, user, password of url and proxy, auth secret: scrubbed from reasons */
 	char		*secrets[HTTP_NSECRETS];
 	unsigned char	 expect[HTTP_EXPECT_BYTES];
@@ -116,13 +118,37 @@ struct http_state {
 	/* the def the easy handle's options were set for */
 	const struct probe_def	*setup_def;
 	char			*setup_fp;
+	long			 tmo_set;	/* CURLOPT_TIMEOUT_MS on the handle */
+	/* the origin this check's runs go to; queued: waiting for a slot */
+	struct http_origin	*origin;
+	bool			 queued;
+	TAILQ_ENTRY(http_state)	 qentry;
 	LIST_ENTRY(http_state)	 entry;
+};
+
+/*
+ * Transfers in flight per origin are bounded by us, not by curl: at most
+ * http_origin_limit at once, the rest wait here in order and start as
+ * slots free.  curl's own per-host cap queues inside curl, where a waiting
+ * transfer still costs a walk of the host's connections every time the
+ * multi is driven; here a waiting run costs nothing, and the host's
+ * connection list stays at most `limit` long.
+ */
+struct http_origin {
+	char			*key;
+	unsigned		 refs;		/* states pointing here */
+	unsigned		 active;	/* in the multi */
+	size_t			 nqueued;
+	TAILQ_HEAD(, http_state) queue;
+	struct event		*timer;		/* ends queued runs at their deadline */
+	struct http_origin	*next;		/* hash chain */
 };
 
 /* One socket curl asked us to watch (curl_multi_assign'ed to it). */
 struct http_sock {
 	curl_socket_t		 fd;
 	struct event		*ev;
+	short			 kind;		/* what ev waits for now */
 	LIST_ENTRY(http_sock)	 entry;
 };
 
@@ -134,6 +160,11 @@ static bool			 http_curl_global;
 static LIST_HEAD(, http_state)	 http_states = LIST_HEAD_INITIALIZER(http_states);
 static long			 http_nstates;
 static LIST_HEAD(, http_sock)	 http_socks = LIST_HEAD_INITIALIZER(http_socks);
+#define HTTP_ORIGIN_BUCKETS	4096
+#define HTTP_ORIGIN_LIMIT	64
+static struct http_origin	**http_origins;		/* hash table, lazily made */
+static size_t			 http_norigins;
+static unsigned			 http_origin_limit = HTTP_ORIGIN_LIMIT;
 
 /* Exported for tests/unit/test_http.c only; not part of itsmd.h. */
 int	http_expect_parse(const char *, unsigned char set[HTTP_EXPECT_BYTES], const char **why);
@@ -297,7 +328,7 @@ set_url(struct http_def *hd, const struct conf_node *n, struct conf_err *err)
 	const char	*arg = n->args[0];
 	CURLU		*u;
 	CURLUcode	 uc;
-	char		*scheme = NULL, *host = NULL;
+	char		*scheme = NULL, *host = NULL, *port = NULL;
 	int		 rv = -1;
 
 	if ((u = curl_url()) == NULL)
@@ -316,13 +347,20 @@ set_url(struct http_def *hd, const struct conf_node *n, struct conf_err *err)
 		conf_error(err, &n->argpos[0], "url has no host");
 		goto out;
 	}
+	if (curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
+		conf_error(err, &n->argpos[0], "url has no port");
+		goto out;
+	}
 	hd->url = xstrdup(arg);
 	hd->https = strcmp(scheme, "https") == 0;
+	free(hd->origin_key);
+	hd->origin_key = xasprintf("%s://%s:%s", scheme, host, port);
 	note_userinfo(hd, u, arg);
 	rv = 0;
  out:
 	curl_free(scheme);
 	curl_free(host);
+	curl_free(port);
 	curl_url_cleanup(u);
 	return rv;
 }
@@ -712,6 +750,14 @@ http_finish(struct probe_def *def, struct conf_err *err)
 		return -1;
 	if (hd->body != NULL && hd->method == NULL)
 		hd->method = xstrdup("POST");
+	/* Runs that differ in proxy or source address share no connection.
+	 * After the \1 comes what is never shown (a proxy may hold a password). */
+	if (hd->proxy != NULL || hd->interface != NULL) {
+		char *k = xasprintf("%s\1%s\1%s", hd->origin_key,
+		    hd->proxy ? hd->proxy : "", hd->interface ? hd->interface : "");
+		free(hd->origin_key);
+		hd->origin_key = k;
+	}
 	n = hd->https ? HM__COUNT : HM_CERT_DAYS;
 	def->metrics = xcalloc(n, sizeof(*def->metrics));
 	def->nmetrics = n;
@@ -732,6 +778,7 @@ http_free_def(struct probe_def *def)
 	if (hd == NULL)
 		return;
 	free(hd->url);
+	free(hd->origin_key);
 	for (size_t i = 0; i < HTTP_NSECRETS; i++)
 		free(hd->secrets[i]);
 	free(hd->expect_text);
@@ -758,6 +805,10 @@ http_free_def(struct probe_def *def)
 /* ------------------------------------------------------------ loop glue */
 
 static void	check_multi_info(void);
+static void	origin_pump(struct http_origin *);
+static void	origin_free(struct http_origin *);
+static void	origin_release(struct http_origin *);
+static void	http_cancel(struct check *);
 static bool	http_request_done(CURL *, CURLcode);
 static void	http_request_abort_all(void);
 
@@ -847,14 +898,18 @@ http_multi_socket(CURL *easy, curl_socket_t fd, int what, void *arg, void *sockp
 		}
 		LIST_INSERT_HEAD(&http_socks, hs, entry);
 		curl_multi_assign(http_multi, fd, hs);
-	} else {
+	} else if (hs->kind == kind)
+		return 0;	/* curl says again what it said: no syscall */
+	else {
 		event_del(hs->ev);
 		event_assign(hs->ev, http_base, fd, kind, http_event_cb, NULL);
 	}
 	if (event_add(hs->ev, NULL) == -1) {
 		log_warnx("http: cannot watch socket %d", (int)fd);
+		hs->kind = 0;
 		return -1;
 	}
+	hs->kind = kind;
 	return 0;
 }
 
@@ -910,6 +965,8 @@ http_shutdown(void)
 		if (st->in_multi && http_multi != NULL)
 			curl_multi_remove_handle(http_multi, st->easy);
 		st->in_multi = false;
+		st->queued = false;
+		st->origin = NULL;	/* every origin goes below */
 		if (st->easy != NULL)
 			curl_easy_cleanup(st->easy);
 		st->easy = NULL;
@@ -927,6 +984,19 @@ http_shutdown(void)
 	if (http_timer != NULL)
 		event_free(http_timer);
 	http_timer = NULL;
+	if (http_origins != NULL) {
+		for (size_t i = 0; i < HTTP_ORIGIN_BUCKETS; i++) {
+			struct http_origin *o, *next;
+
+			for (o = http_origins[i]; o != NULL; o = next) {
+				next = o->next;
+				origin_free(o);
+			}
+		}
+		free(http_origins);
+		http_origins = NULL;
+	}
+	http_norigins = 0;
 	http_running = 0;
 	if (http_curl_global)
 		curl_global_cleanup();
@@ -1340,6 +1410,8 @@ check_multi_info(void)
 		if (st == NULL)
 			continue;
 		st->in_multi = false;
+		/* the next queued run first: check_done may queue this check again */
+		origin_release(st->origin);
 		http_complete(st, rc);
 	}
 }
@@ -1369,6 +1441,7 @@ http_setup(struct http_state *st, const struct probe_def *def)
 	SET(CURLOPT_NOSIGNAL, 1L);
 	SET(CURLOPT_TIMEOUT_MS, tmo);
 	SET(CURLOPT_CONNECTTIMEOUT_MS, tmo);
+	st->tmo_set = tmo;
 	SET(CURLOPT_ERRORBUFFER, st->errbuf);
 	SET(CURLOPT_WRITEFUNCTION, http_write);
 	SET(CURLOPT_WRITEDATA, st);
@@ -1408,6 +1481,160 @@ http_setup(struct http_state *st, const struct probe_def *def)
 	return rc;
 }
 
+/* ------------------------------------------------------------ origins */
+
+static void	http_launch(struct http_state *, uint64_t now);
+static void	http_complete(struct http_state *, CURLcode);
+
+/* Set by conf_build (`http-max-per-origin`); 0: the default. */
+void
+http_max_per_origin(unsigned n)
+{
+	http_origin_limit = n > 0 ? n : HTTP_ORIGIN_LIMIT;
+}
+
+/*
+ * curl's connection cache only needs what can be in use at once: the slots
+ * of every origin (never more than one per check), plus a few for webhooks.
+ * A bigger cache is what made curl slow: it walks a host's whole list of
+ * connections for every transfer.
+ */
+static void
+http_set_maxconnects(void)
+{
+	long	n = (long)http_norigins * (long)http_origin_limit;
+
+	if (n > http_nstates)
+		n = http_nstates;
+	if (http_multi != NULL)
+		curl_multi_setopt(http_multi, CURLMOPT_MAXCONNECTS, n + 4);
+}
+
+static size_t
+origin_bucket(const char *key)
+{
+	uint64_t	h = 0xcbf29ce484222325ULL;
+
+	for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
+		h ^= *p;
+		h *= 0x100000001b3ULL;
+	}
+	return h % HTTP_ORIGIN_BUCKETS;
+}
+
+static void
+origin_timer_cb(evutil_socket_t fd, short kind, void *arg)
+{
+	(void)fd;
+	(void)kind;
+	origin_pump(arg);
+}
+
+static struct http_origin *
+origin_get(const char *key)
+{
+	struct http_origin	*o, **b;
+
+	if (http_origins == NULL)
+		http_origins = xcalloc(HTTP_ORIGIN_BUCKETS, sizeof(*http_origins));
+	b = &http_origins[origin_bucket(key)];
+	for (o = *b; o != NULL; o = o->next)
+		if (strcmp(o->key, key) == 0) {
+			o->refs++;
+			return o;
+		}
+	o = xcalloc(1, sizeof(*o));
+	o->key = xstrdup(key);
+	o->refs = 1;
+	TAILQ_INIT(&o->queue);
+	if ((o->timer = evtimer_new(http_base, origin_timer_cb, o)) == NULL)
+		fatalx("http: cannot create a timer for %s", key);
+	o->next = *b;
+	*b = o;
+	http_norigins++;
+	http_set_maxconnects();
+	return o;
+}
+
+static void
+origin_free(struct http_origin *o)
+{
+	event_free(o->timer);
+	free(o->key);
+	free(o);
+}
+
+static void
+origin_put(struct http_origin *o)
+{
+	struct http_origin	**pp;
+
+	if (o == NULL || --o->refs > 0 || o->active > 0 || o->nqueued > 0)
+		return;
+	for (pp = &http_origins[origin_bucket(o->key)]; *pp != o; pp = &(*pp)->next)
+		;
+	*pp = o->next;
+	origin_free(o);
+	http_norigins--;
+	http_set_maxconnects();
+}
+
+/* A queued run's deadline passed before a slot freed: a time-out, said so. */
+static void
+http_expire(struct http_state *st)
+{
+	const struct http_origin	*o = st->origin;
+	size_t				 shown = strcspn(o->key, "\1");
+
+	snprintf(st->errbuf, sizeof(st->errbuf), "still queued behind %u transfers to "
+	    "%.*s (http-max-per-origin)", o->active, (int)shown, o->key);
+	http_complete(st, CURLE_OPERATION_TIMEDOUT);
+}
+
+/*
+ * Start queued runs while slots are free, in order; end those whose
+ * deadline passed.  Either may call check_done, which may queue again.
+ */
+static void
+origin_pump(struct http_origin *o)
+{
+	struct http_state	*st;
+	struct check		*c;
+	uint64_t		 now = mono_ms(), due = 0;
+	struct timeval		 tv;
+
+	o->refs++;		/* check_done may free the last state of o */
+	while ((st = TAILQ_FIRST(&o->queue)) != NULL) {
+		c = st->check;
+		due = c->result.started_mono_ms + c->def->timeout_ms;
+		if (due > now && o->active >= http_origin_limit)
+			break;
+		TAILQ_REMOVE(&o->queue, st, qentry);
+		o->nqueued--;
+		st->queued = false;
+		if (due <= now)
+			http_expire(st);
+		else
+			http_launch(st, now);
+	}
+	if (st != NULL && !evtimer_pending(o->timer, NULL)) {
+		tv.tv_sec = (due - now) / 1000;
+		tv.tv_usec = ((due - now) % 1000) * 1000;
+		evtimer_add(o->timer, &tv);
+	}
+	origin_put(o);
+}
+
+/* The run leaves the multi: its slot is free for the next queued one. */
+static void
+origin_release(struct http_origin *o)
+{
+	o->active--;
+	if (o->nqueued > 0)
+		origin_pump(o);
+}
+
+
 /* A run that could not start still ends through check_done, like any other. */
 static void
 http_fail_start(struct http_state *st, const char *what)
@@ -1421,8 +1648,8 @@ http_start(struct check *c)
 {
 	const struct http_def	*hd = c->def->priv;
 	struct http_state	*st = c->probe_state;
+	struct http_origin	*o;
 	CURLcode		 rc;
-	CURLMcode		 mc;
 
 	if (st == NULL) {
 		st = xcalloc(1, sizeof(*st));
@@ -1432,11 +1659,11 @@ http_start(struct check *c)
 		 * curl keeps 4 idle connections per easy handle *in* the multi,
 		 * and ours leave it after every run: without this, connections
 		 * would be closed after use and every run would connect anew.
-		 * One idle connection per check is what keep-alive needs.
+		 * One idle connection per check is what keep-alive needs, and
+		 * no more than an origin's slots (http_set_maxconnects).
 		 */
 		http_nstates++;
-		if (http_multi != NULL)
-			curl_multi_setopt(http_multi, CURLMOPT_MAXCONNECTS, http_nstates);
+		http_set_maxconnects();
 	}
 	st->check = c;
 	st->received = 0;
@@ -1448,11 +1675,10 @@ http_start(struct check *c)
 	if (st->body != NULL)
 		st->body[0] = '\0';
 	st->hdr_seen = false;
-	if (st->in_multi) {
+	if (st->in_multi || st->queued) {
 		/* The scheduler never does this; be safe rather than leak a run. */
 		log_warnx("%s: http run started while one is in flight; abandoning it", c->key);
-		curl_multi_remove_handle(http_multi, st->easy);
-		st->in_multi = false;
+		http_cancel(c);
 	}
 	if (http_multi == NULL) {
 		http_fail_start(st, "http probe not initialised");
@@ -1476,12 +1702,47 @@ http_start(struct check *c)
 		}
 		st->setup_def = c->def;
 		st->setup_fp = c->def->fingerprint ? xstrdup(c->def->fingerprint) : NULL;
+		if (st->origin == NULL || strcmp(st->origin->key, hd->origin_key) != 0) {
+			origin_put(st->origin);
+			st->origin = origin_get(hd->origin_key);
+		}
+	}
+	o = st->origin;
+	if (o->active < http_origin_limit && o->nqueued == 0) {
+		http_launch(st, c->result.started_mono_ms);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&o->queue, st, qentry);
+	o->nqueued++;
+	st->queued = true;
+	origin_pump(o);
+}
+
+/* Into the multi, with what is left of the run's time-out after its wait. */
+static void
+http_launch(struct http_state *st, uint64_t now)
+{
+	struct check		*c = st->check;
+	const struct http_def	*hd = c->def->priv;
+	uint64_t		 waited = now > c->result.started_mono_ms ?
+				    now - c->result.started_mono_ms : 0;
+	long			 tmo = c->def->timeout_ms > waited ?
+				    (long)(c->def->timeout_ms - waited) : 1;
+	CURLcode		 rc = CURLE_OK;
+	CURLMcode		 mc;
+
+	if (tmo != st->tmo_set) {
+		rc = curl_easy_setopt(st->easy, CURLOPT_TIMEOUT_MS, tmo);
+		if (rc == CURLE_OK)
+			rc = curl_easy_setopt(st->easy, CURLOPT_CONNECTTIMEOUT_MS, tmo);
+		st->tmo_set = rc == CURLE_OK ? tmo : 0;
 	}
 	/* The certificate is only seen in a handshake: with no date yet, or an
 	 * old one, this run takes a new connection rather than a pooled one. */
-	if (hd->https && (rc = curl_easy_setopt(st->easy, CURLOPT_FRESH_CONNECT,
-	    !st->have_cert || mono_ms() - st->cert_mono_ms > HTTP_CERT_RECHECK_MS ?
-	    1L : 0L)) != CURLE_OK) {
+	if (rc == CURLE_OK && hd->https)
+		rc = curl_easy_setopt(st->easy, CURLOPT_FRESH_CONNECT, !st->have_cert ||
+		    mono_ms() - st->cert_mono_ms > HTTP_CERT_RECHECK_MS ? 1L : 0L);
+	if (rc != CURLE_OK) {
 		http_fail_start(st, curl_easy_strerror(rc));
 		return;
 	}
@@ -1490,6 +1751,7 @@ http_start(struct check *c)
 		return;
 	}
 	st->in_multi = true;
+	st->origin->active++;
 }
 
 static void
@@ -1497,11 +1759,26 @@ http_cancel(struct check *c)
 {
 	struct http_state	*st = c->probe_state;
 
-	if (st == NULL || !st->in_multi)
+	struct timeval		 now = { 0, 0 };
+
+	if (st == NULL)
+		return;
+	if (st->queued) {
+		TAILQ_REMOVE(&st->origin->queue, st, qentry);
+		st->origin->nqueued--;
+		st->queued = false;
+		return;
+	}
+	if (!st->in_multi)
 		return;
 	if (http_multi != NULL)
 		curl_multi_remove_handle(http_multi, st->easy);
 	st->in_multi = false;
+	/* The freed slot goes to the next queued run from the loop, not from
+	 * inside whatever cancels (a reload tearing checks down). */
+	st->origin->active--;
+	if (st->origin->nqueued > 0)
+		evtimer_add(st->origin->timer, &now);
 }
 
 static void
@@ -1512,10 +1789,12 @@ http_free_state(struct check *c)
 	if (st == NULL)
 		return;
 	http_cancel(c);
+	origin_put(st->origin);
 	if (st->easy != NULL)
 		curl_easy_cleanup(st->easy);
 	LIST_REMOVE(st, entry);
 	http_nstates--;
+	http_set_maxconnects();
 	free(st->setup_fp);
 	free(st->body);
 	free(st);

@@ -16,6 +16,8 @@
 # (itsmd's RRD writer; collectd's rrdcached plugin) and prints its CPU.
 # Mind the disk: one RRD file per metric, 4.5 MB each at a 1 s step.
 # PEER=no skips collectd (for quick runs while tuning; not for figures).
+# PER_ORIGIN=K sets itsmd's http-max-per-origin (default 64); LOG_LEVEL=debug
+# shows every run's reason in itsmd's log (KEEP_TMP=1 keeps it).
 set -u
 . "$(dirname "$0")/../env/lib.sh"
 env_init
@@ -134,6 +136,8 @@ CONF=$ENV_DIR/itsmd.conf
 		echo "rrd-dir \"$ENV_DIR/no-rrd/rrd\""	# under a file: nothing stored
 	fi
 	echo "user itsmd"
+	[ -n "${PER_ORIGIN:-}" ] && echo "http-max-per-origin $PER_ORIGIN"
+	[ -n "${LOG_LEVEL:-}" ] && echo "log-level $LOG_LEVEL"
 	echo 'host "bench" {'
 	echo '    address 127.0.0.1'
 	for ((i = 1; i <= N; i++)); do
