@@ -14,6 +14,8 @@ SNMP_PORT=$(free_port udp)
 snmpd_start "$ENV_DIR" "$SNMP_PORT" || { tap_fail "environment: snmpd"; exit 1; }
 rrdcached_start "$ENV_DIR" || { tap_fail "environment: rrdcached"; exit 1; }
 snmp_set "$ENV_DIR" 1 gauge 10
+snmp_set "$ENV_DIR" 2 gauge 20
+snmp_set "$ENV_DIR" 3 gauge 30
 
 CONF=$ENV_DIR/itsmd.conf
 cat >"$CONF" <<EOF
@@ -26,6 +28,8 @@ host "agent" {
     community "public"
     probe "demo" snmp {
         oid value .1.3.6.1.4.1.99999.1
+        oid b .1.3.6.1.4.1.99999.2
+        oid c .1.3.6.1.4.1.99999.3
         interval 1s
     }
 }
@@ -47,7 +51,14 @@ stop_rrdcached() {
 
 itsmd_start "$CONF"
 wait_until 10 test -f "$RRD"
-sleep 2
+# The three files of the probe go to rrdcached in one BATCH per round:
+# each must hold its own value.
+holds() { rrdtool lastupdate "$ENV_DIR/rrd/agent/demo/$1.rrd" --daemon "unix:$RRDCACHED_SOCK" 2>/dev/null |
+    awk -F': ' -v v="$2" 'NF == 2 && $2 + 0 == v { f = 1 } END { exit !f }'; }
+both() { holds b 20 && holds c 30; }
+if wait_until 10 both; then tap_ok "one batch, several files: each gets its own values"
+else tap_fail "one batch, several files: each gets its own values" "b.rrd/c.rrd lack 20/30"; fi
+sleep 1
 stop_rrdcached
 DOWN=$(date +%s)
 for v in 101 102 103 104 105 106; do
