@@ -38,7 +38,7 @@ counter_rate_why(struct counter_prev *p, const struct sample *s, uint64_t now_ms
 		ok = false;
 	else if (s->discontinuity) {
 		ok = false;
-		*why = "discontinuity (agent restart or counters re-based)";
+		*why = "discontinuity: agent restart or counters re-based";
 	} else if (raw >= p->raw)
 		delta = raw - p->raw;
 	else if (s->width == 32 && p->raw <= UINT32_MAX && raw <= UINT32_MAX)

@@ -4,7 +4,8 @@
 # grow with the agent's clock, so every true rate is known: 1000/s, or
 # 1e6/s near 2^63.  Five interfaces each carry one hard case; the stored
 # rates are read back with `rrdtool fetch`: the true rate, or a gap, never
-# a spike.
+# a spike.  Every rate thrown away is counted (GET /status) and logged with
+# its host, row, metric and reason.
 set -u
 . "$(dirname "$0")/../env/lib.sh"
 env_init
@@ -107,10 +108,12 @@ pg_start "$ENV_DIR" || { tap_fail "environment: postgres"; exit 1; }
 ITSMD_SCHEMADIR=$ENV_ROOT/schema "$BUILD/itsmctl" -d "dbname=itsmd" db migrate >/dev/null ||
 	{ tap_fail "environment: migrate"; exit 1; }
 
+API_PORT=$(free_port tcp)
 CONF=$ENV_DIR/itsmd.conf
 cat >"$CONF" <<EOF
 database "dbname=itsmd host=$PGHOST port=$PGPORT user=postgres"
 rrd-dir "$ENV_DIR/rrd"
+listen 127.0.0.1:$API_PORT
 interval 1s
 timeout 800ms
 include "$ENV_ROOT/conf/templates/snmp.conf"
@@ -120,12 +123,15 @@ itsmd_start "$CONF"
 have() { [ -f "$ENV_DIR/rrd/dev/interfaces/disc/in.rrd" ]; }
 wait_until 10 have || tap_fail "interfaces discovered on the scripted agent"
 sleep 4
+curl -s --max-time 5 "http://127.0.0.1:$API_PORT/status" >"$ENV_DIR/status0.txt"
 T_EV=$(date +%s)
 echo events >>"$SD/ctl"
 sleep 5
+curl -s --max-time 5 "http://127.0.0.1:$API_PORT/status" >"$ENV_DIR/status1.txt"
 T_RS=$(date +%s)
 echo restart >>"$SD/ctl"
 sleep 5
+curl -s --max-time 5 "http://127.0.0.1:$API_PORT/status" >"$ENV_DIR/status2.txt"
 
 cat >"$ENV_DIR/check.py" <<'PY'
 import math, subprocess, sys
@@ -190,6 +196,21 @@ while read -r line; do
 	esac
 done < <(python3 "$ENV_DIR/check.py" "$ENV_DIR/rrd" "$T_EV" "$T_RS" 2>&1)
 tap_check "the restart is logged" log_has "dev/interfaces: agent restarted \(sysUpTime went back\)"
+discards() { sed -n 's/^dev\/interfaces runs=.* discards=\([0-9]*\)$/\1/p' "$1"; }
+d0=$(discards "$ENV_DIR/status0.txt") d1=$(discards "$ENV_DIR/status1.txt")
+d2=$(discards "$ENV_DIR/status2.txt")
+# the events drop 6 rates: jump/in (above speed), backwards/out and the 4
+# counters of disc; the restart all 20 counters of the 5 rows
+tap_check "/status counts the discarded rates: 0 before the events, 6 after, 26 after the restart (${d0:-?}, ${d1:-?}, ${d2:-?})" \
+    test "${d0:-x}" = 0 -a "${d1:-x}" = 6 -a "${d2:-x}" = 26
+tap_check "a rate above the link speed is logged with host, row, metric and both rates" \
+    log_has "dev/interfaces\[jump\]: in: rate discarded \(above the link speed: [0-9.e+]+/s > 1.25e\+06/s\)"
+tap_check "a counter going backwards is logged" \
+    log_has "dev/interfaces\[backwards\]: out: rate discarded \(counter went backwards without a restart\)"
+tap_check "a discontinuity is logged, for each counter of the row" \
+    test "$(grep -cE 'dev/interfaces\[disc\]: (in|out|inerrors|outerrors): rate discarded \(discontinuity: agent restart' "$ITSMD_LOG")" = 4
+n=$(grep -c "rate discarded" "$ITSMD_LOG")
+tap_check "discard lines are rate-limited: $n of 26 logged (10 a minute per check)" test "$n" = 10
 itsmd_stop
 tap_check "itsmd stops cleanly" test $? = 0
 tap_done
