@@ -39,6 +39,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "draw a graph from the RRD files (PNG, or SVG)" },
 	{ "capacity", NULL, ctl_capacity, "[--json|--csv] [--all]",
 	    "capacity forecasts, most urgent first" },
+	{ "rrd", "migrate", ctl_rrd_migrate, "[--dry-run] [HOST [PROBE]]",
+	    "rebuild RRD files in the conf's rrd { } layout (itsmd stopped)" },
 	{ "sla", NULL, ctl_sla, "[report -o DIR] [--service S] [--period P] [--json|--csv]",
 	    "SLA figures (--sla NAME: one SLA); P: 2026-11, 2026-W48, 2026-Q4, 2026, 2026-11-26" },
 };

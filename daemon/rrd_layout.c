@@ -257,6 +257,7 @@ rrdl_parse(const struct conf_node *block, bool bounds, struct conf_err *err)
 	return intern(&l);
 }
 
+/* rrd_create's form: U for none, else every digit (a link speed is exact). */
 static void
 fmt_bound(char *buf, size_t len, double v)
 {
@@ -428,7 +429,14 @@ rrdl_differs(const void *rrd_info, const struct rrd_ds *ds, unsigned step, char 
 	else if (nrra != wrra)
 		snprintf(why, len, "%zu archives; the configuration now makes %zu", nrra, wrra);
 	else if (bounds_seen && ds != NULL && (!same_bound(fmin, ds->min) ||
-	    !same_bound(fmax, ds->max)))
-		snprintf(why, len, "bounds %g..%g; the configuration now says %g..%g", fmin,
-		    fmax, ds->min, ds->max);
+	    !same_bound(fmax, ds->max))) {
+		char	fl[32], fh[32], wl[32], wh[32];
+
+		fmt_bound(fl, sizeof(fl), fmin);
+		fmt_bound(fh, sizeof(fh), fmax);
+		fmt_bound(wl, sizeof(wl), ds->min);
+		fmt_bound(wh, sizeof(wh), ds->max);
+		snprintf(why, len, "bounds %s..%s; the configuration now says %s..%s", fl, fh,
+		    wl, wh);
+	}
 }

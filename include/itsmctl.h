@@ -75,6 +75,7 @@ int	ctl_maintenance_list(struct ctl *, int, char **);
 int	ctl_maintenance_end(struct ctl *, int, char **);
 int	ctl_graph(struct ctl *, int, char **);
 int	ctl_capacity(struct ctl *, int, char **);
+int	ctl_rrd_migrate(struct ctl *, int, char **);
 int	ctl_sla(struct ctl *, int, char **);
 
 #endif
