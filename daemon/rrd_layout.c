@@ -440,3 +440,70 @@ rrdl_differs(const void *rrd_info, const struct rrd_ds *ds, unsigned step, char 
 		    wl, wh);
 	}
 }
+
+/* The file an rrd_info list describes, or NULL. */
+static const char *
+info_path(const rrd_info_t *info)
+{
+	for (const rrd_info_t *i = info; i != NULL; i = i->next)
+		if (strcmp(i->key, "filename") == 0 && i->type == RD_I_STR)
+			return i->value.u_str;
+	return NULL;
+}
+
+/*
+ * The writer's check of a file it finds: as rrdl_differs, except that when
+ * only the bounds differ and the new ones are known, the file takes them
+ * in place (rrd_tune, which touches the data-source header only): a link
+ * that got faster must not turn its new peaks into unknowns.  An unknown
+ * new bound (a speed not read this time) never widens a file's.
+ */
+void
+rrdl_check(const void *rrd_info, const struct rrd_ds *ds, unsigned step, char *why,
+    size_t len)
+{
+	const rrd_info_t	*info = rrd_info;
+	const char		*path = info_path(info);
+	char			 lo[32], hi[32], a1[48], a2[48];
+	char			*argv[7];
+	int			 argc = 0;
+
+	double			 fmin = NAN, fmax = NAN;
+
+	rrdl_differs(rrd_info, ds, step, why, len);
+	if (strncmp(why, "bounds ", 7) != 0 || ds == NULL || path == NULL)
+		return;
+	for (const rrd_info_t *i = info; i != NULL; i = i->next)
+		if (strcmp(i->key, "ds[value].min") == 0 && i->type == RD_I_VAL)
+			fmin = i->value.u_val;
+		else if (strcmp(i->key, "ds[value].max") == 0 && i->type == RD_I_VAL)
+			fmax = i->value.u_val;
+	bool tune_min = !isnan(ds->min) && !same_bound(fmin, ds->min);
+	bool tune_max = !isnan(ds->max) && !same_bound(fmax, ds->max);
+	if (!tune_min && !tune_max)
+		return;
+	fmt_bound(lo, sizeof(lo), ds->min);
+	fmt_bound(hi, sizeof(hi), ds->max);
+	argv[argc++] = "tune";
+	argv[argc++] = (char *)path;
+	if (tune_min) {
+		snprintf(a1, sizeof(a1), "value:%s", lo);
+		argv[argc++] = "--minimum";
+		argv[argc++] = a1;
+	}
+	if (tune_max) {
+		snprintf(a2, sizeof(a2), "value:%s", hi);
+		argv[argc++] = "--maximum";
+		argv[argc++] = a2;
+	}
+	argv[argc] = NULL;
+	rrd_clear_error();
+	if (rrd_tune(argc, argv) != 0) {
+		log_warnx("rrd: %s: cannot take the new bounds (%s): %s", path, why + 7,
+		    rrd_get_error());
+		rrd_clear_error();
+		return;
+	}
+	log_info("rrd: %s: %s: bounds tuned in place", path, why);
+	why[0] = '\0';
+}

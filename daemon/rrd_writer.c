@@ -562,7 +562,7 @@ layout_check(struct known *k, unsigned step, const struct rrd_ds *ds)
 		rrd_clear_error();
 		return;
 	}
-	rrdl_differs(info, ds, step, why, sizeof(why));
+	rrdl_check(info, ds, step, why, sizeof(why));
 	if (why[0] != '\0')
 		log_info("rrd: %s keeps its layout (%s): to migrate, rrdtool create "
 		    "--source with the new layout", k->path, why);

@@ -122,11 +122,15 @@ case $out in
 esac
 tap_check "itsmctl graph -o out.svg writes an SVG" CTL graph agent value --range 1d -o "$G/c.svg"
 tap_check "itsmctl's SVG is an SVG" is_svg "$G/c.svg"
+# The target is the product's build; an ASan build spends seconds in its
+# own start-up (fontconfig under ASan), so it gets 5 s and says so.
+limit=1000
+ldd "$BUILD/itsmctl" | grep -q libasan && limit=5000
 start=${EPOCHREALTIME/./}
 CTL graph agent demo/value --range 1y -o "$G/cy.png" >/dev/null 2>&1
 ms=$(( (${EPOCHREALTIME/./} - start) / 1000 ))
-if [ $ms -lt 1000 ] && is_png "$G/cy.png"; then tap_ok "itsmctl graph of one year in under 1 s (${ms} ms)"
-else tap_fail "itsmctl graph of one year in under 1 s" "${ms} ms"; fi
+if [ $ms -lt $limit ] && is_png "$G/cy.png"; then tap_ok "itsmctl graph of one year in under $((limit / 1000)) s (${ms} ms)"
+else tap_fail "itsmctl graph of one year in under $((limit / 1000)) s" "${ms} ms"; fi
 err=$(CTL graph agent nope -o "$G/x.png" 2>&1)
 rc=$?
 if [ $rc = 1 ] && [[ $err == *"no metric 'nope' on host 'agent'"* ]] && [ ! -e "$G/x.png" ]; then

@@ -440,6 +440,38 @@ main(void)
 	double under = fetch_at(ppath, "AVERAGE", STEP, t0 + 1800 + STEP, &gs);
 	UNIT_CHECK(isnan(over) && under == 50, "rrd: a value above the maximum is stored "
 	    "unknown", "over %g under %g", over, under);
+	/*
+	 * A link that got faster: a new writer finds the file bounded 0..100
+	 * and the rows now bounded 0..1000; the file takes the new bounds and
+	 * 500 is stored.  An unknown bound (speed not read) never widens it.
+	 */
+	struct rrd_ds fast = { pds.layout, 0, 1000 }, unknown = { pds.layout, NAN, NAN };
+	time_t t1 = t0 + 3600 + STEP;
+	if (rrdw_start(dir, NULL) == 0) {
+		rrdw_update_ds("h", "pct", NULL, "m", STEP * 1000, (uint64_t)t1 * 1000, true, 500,
+		    &fast);
+		rrdw_stop();
+	}
+	info = rrd_info_r(ppath);
+	UNIT_CHECK(info != NULL && info_val(info, "ds[value].max") == 1000,
+	    "rrd: an existing file takes a faster link's bound in place", "max %g",
+	    info ? info_val(info, "ds[value].max") : -1);
+	if (info)
+		rrd_info_free(info);
+	double got = fetch_at(ppath, "AVERAGE", STEP, t1, &gs);
+	UNIT_CHECK(got == 500, "rrd: and the faster rate is stored", "got %g", got);
+	if (rrdw_start(dir, NULL) == 0) {
+		rrdw_update_ds("h", "pct", NULL, "m", STEP * 1000, (uint64_t)(t1 + STEP) * 1000,
+		    true, 5, &unknown);
+		rrdw_stop();
+	}
+	info = rrd_info_r(ppath);
+	UNIT_CHECK(info != NULL && info_val(info, "ds[value].max") == 1000 &&
+	    info_val(info, "ds[value].min") == 0, "rrd: an unknown bound leaves the file's",
+	    "min %g max %g", info ? info_val(info, "ds[value].min") : -1,
+	    info ? info_val(info, "ds[value].max") : -1);
+	if (info)
+		rrd_info_free(info);
 	unlink(ppath);
 	free(ppath);
 	unlink(path);
