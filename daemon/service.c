@@ -52,6 +52,8 @@ static struct {
 	struct svc_rt		*s;
 	size_t			 ns;
 	void			*journal;	/* tsearch tree of struct journaled */
+	char			**subjects;	/* "kind\tname" journaled by the running conf */
+	size_t			  nsubjects;
 } sv;
 
 static int
@@ -82,6 +84,45 @@ journal(const char *kind, const char *subject, enum severity st, bool maint, uin
 	j->state = st;
 	j->maint = maint;
 	avail_record(kind, subject, st, maint, when);
+}
+
+/*
+ * A subject the new conf no longer has (a service or host removed by a
+ * reload) is no longer watched: its open interval ends as unknown rather
+ * than running on as its last state.
+ */
+static void
+journal_forget_removed(const struct config *cfg, uint64_t now)
+{
+	for (size_t i = 0; i < sv.nsubjects; i++) {
+		char		*tab = strchr(sv.subjects[i], '\t');
+		const char	*name = tab + 1;
+		bool		 kept = false;
+		struct journaled probe = { .key = sv.subjects[i] };
+
+		for (size_t k = 0; cfg != NULL && !kept && k < cfg->nservices; k++)
+			kept = strncmp(sv.subjects[i], "service\t", 8) == 0 &&
+			    strcmp(cfg->services[k].name, name) == 0;
+		for (size_t k = 0; cfg != NULL && !kept && k < cfg->nhosts; k++)
+			kept = strncmp(sv.subjects[i], "host\t", 5) == 0 &&
+			    strcmp(cfg->hosts[k].name, name) == 0;
+		if (!kept && tfind(&probe, &sv.journal, journaled_cmp) != NULL) {
+			*tab = '\0';
+			log_info("%s %s: no longer configured; its availability is unknown "
+			    "from now on", sv.subjects[i], name);
+			journal(sv.subjects[i], name, SEV_UNKNOWN, false, now);
+		}
+		free(sv.subjects[i]);
+	}
+	free(sv.subjects);
+	sv.subjects = NULL;
+	sv.nsubjects = 0;
+	for (size_t i = 0; cfg != NULL && i < cfg->nservices + cfg->nhosts; i++) {
+		sv.subjects = xreallocarray(sv.subjects, sv.nsubjects + 1, sizeof(*sv.subjects));
+		sv.subjects[sv.nsubjects++] = i < cfg->nservices ?
+		    xasprintf("service\t%s", cfg->services[i].name) :
+		    xasprintf("host\t%s", cfg->hosts[i - cfg->nservices].name);
+	}
 }
 
 /*
@@ -337,6 +378,7 @@ service_configure(const struct config *cfg, const struct checkset *cs)
 	sv.cfg = cfg;
 	if (cfg == NULL || cs == NULL)
 		return;
+	journal_forget_removed(cfg, now);
 
 	/* every host's availability check and every member's check, once */
 	cap = cfg->nhosts;
@@ -428,6 +470,11 @@ service_shutdown(void)
 {
 	rt_free();
 	sv.cfg = NULL;
+	for (size_t i = 0; i < sv.nsubjects; i++)
+		free(sv.subjects[i]);
+	free(sv.subjects);
+	sv.subjects = NULL;
+	sv.nsubjects = 0;
 	tdestroy(sv.journal, journaled_free);
 	sv.journal = NULL;
 }

@@ -15,6 +15,7 @@
 #include "itsmd.h"
 
 #define DEFAULT_SLA_INTERVAL_MS	60000
+#define SLA_FAILED_MS		300000	/* after an SQL error (no schema 004?) */
 
 static const char sql_define[] =
 	"SELECT itsmd_sla_define($1, $2, $3::float8, $4, $5, $6, $7, $8, $9, $10::int)";
@@ -47,6 +48,7 @@ static struct {
 	int			 inflight;
 	bool			 down_said;
 	bool			 closing;
+	uint64_t		 failed_until;	/* monotonic: evaluation failed, wait */
 	char			**known;	/* "service\tsla" of the running conf */
 	size_t			  nknown;
 } sl;
@@ -116,6 +118,12 @@ sla_evaluated(void *arg, const struct pg_result *res, const char *error)
 	int		 fired = -1;
 
 	sl.inflight--;
+	if (error != NULL && !sl.closing && sl.failed_until == 0) {
+		/* db.c has logged the statement; one line here, not one a tick */
+		log_warnx("sla %s: evaluation failed (%s); SLAs are evaluated again in "
+		    "%d minutes", e->sla, error, SLA_FAILED_MS / 60000);
+		sl.failed_until = mono_ms() + SLA_FAILED_MS;
+	}
 	if (sl.closing || error != NULL || db_ntuples(res) != 1) {
 		eval_free(e);
 		return;
@@ -223,6 +231,9 @@ sla_tick(evutil_socket_t fd, short what, void *arg)
 	/* The previous round still running (a slow database): skip this one. */
 	if (sl.inflight > 0)
 		return;
+	if (sl.failed_until != 0 && mono_ms() < sl.failed_until)
+		return;
+	sl.failed_until = 0;
 	for (size_t i = 0; i < cfg->nservices; i++)
 		for (size_t k = 0; k < cfg->services[i].nslas; k++)
 			sla_eval_one(&cfg->services[i], &cfg->services[i].slas[k]);

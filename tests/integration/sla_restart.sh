@@ -78,7 +78,7 @@ pg_ctl_as stop -m fast
 wait_until 5 log_has "postgres: connection lost"
 http_set "$ENV_DIR" status 500
 D2=$(now_ms)
-sleep 3
+sleep 2
 if wait_until 5 test -s "$SPOOL"; then tap_ok "changes are spooled while PostgreSQL is down"
 else tap_fail "changes are spooled while PostgreSQL is down" "no $SPOOL or empty"; fi
 crash

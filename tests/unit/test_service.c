@@ -308,7 +308,25 @@ test_derive(void)
 	UNIT_CHECK(service_is("shop") && !service_is("web1"), "service_is names services",
 	    "%s", "wrong");
 
-	service_shutdown();
+	/* a reload without shop and web1: their intervals end as unknown */
+	{
+		struct config	*cfg2 = load("host db1 {\n address 127.0.0.3\n probe pg tcp "
+		    "{ port 5432 }\n}\nservice db { member db1 }\n", &errs);
+		struct checkset	*cs2 = cfg2 != NULL ? checks_build(cfg2) : NULL;
+
+		unit_capture_start();
+		if (cs2 != NULL)
+			service_configure(cfg2, cs2);
+		log = unit_capture_end();
+		UNIT_CHECK(strstr(log, "service shop: no longer configured") != NULL &&
+		    strstr(log, "host web1: no longer configured") != NULL &&
+		    strstr(log, "service db:") == NULL && strstr(log, "host db1:") == NULL,
+		    "a reload ends removed services and hosts as unknown, only them",
+		    "log: %s errs: %s", log, errs);
+		service_shutdown();
+		checks_free(cs2);
+		conf_free(cfg2);
+	}
 	checks_free(cs);
 	conf_free(cfg);
 }
