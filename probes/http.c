@@ -119,6 +119,7 @@ struct http_state {
 	const struct probe_def	*setup_def;
 	char			*setup_fp;
 	long			 tmo_set;	/* CURLOPT_TIMEOUT_MS on the handle */
+	uint64_t		 waited_ms;	/* this run's wait for a slot */
 	/* the origin this check's runs go to; queued: waiting for a slot */
 	struct http_origin	*origin;
 	bool			 queued;
@@ -1223,7 +1224,15 @@ http_classify(struct http_state *st, CURLcode rc, long code, char *reason, size_
 	switch (rc) {
 	case CURLE_OPERATION_TIMEDOUT:
 		fmt_ms(tbuf, sizeof(tbuf), def->timeout_ms);
-		reasonf(reason, len, "timed out after %s: %s", tbuf, detail);
+		/* a wait for a slot is part of the timeout: say so, or the
+		 * target would look slower than it is */
+		if (st->waited_ms > 0 && st->origin != NULL)
+			reasonf(reason, len, "timed out after %s (%" PRIu64 "ms of it waiting "
+			    "for one of %u slots to %.*s): %s", tbuf, st->waited_ms,
+			    http_origin_limit, (int)strcspn(st->origin->key, "\1"),
+			    st->origin->key, detail);
+		else
+			reasonf(reason, len, "timed out after %s: %s", tbuf, detail);
 		return PS_TIMEOUT;
 	case CURLE_COULDNT_CONNECT:
 		curl_easy_getinfo(st->easy, CURLINFO_OS_ERRNO, &oserr);
@@ -1586,6 +1595,7 @@ http_expire(struct http_state *st)
 	const struct http_origin	*o = st->origin;
 	size_t				 shown = strcspn(o->key, "\1");
 
+	st->waited_ms = 0;	/* the reason below says it all */
 	snprintf(st->errbuf, sizeof(st->errbuf), "still queued behind %u transfers to "
 	    "%.*s (http-max-per-origin)", o->active, (int)shown, o->key);
 	http_complete(st, CURLE_OPERATION_TIMEDOUT);
@@ -1666,6 +1676,7 @@ http_start(struct check *c)
 		http_set_maxconnects();
 	}
 	st->check = c;
+	st->waited_ms = 0;
 	st->received = 0;
 	st->overflow = false;
 	st->errbuf[0] = '\0';
@@ -1731,6 +1742,7 @@ http_launch(struct http_state *st, uint64_t now)
 	CURLcode		 rc = CURLE_OK;
 	CURLMcode		 mc;
 
+	st->waited_ms = waited;
 	if (tmo != st->tmo_set) {
 		rc = curl_easy_setopt(st->easy, CURLOPT_TIMEOUT_MS, tmo);
 		if (rc == CURLE_OK)

@@ -6,6 +6,7 @@ Raw sockets, so a path can break HTTP the way real targets do:
   /status/NNN     answers NNN
   /header         200 with X-Itsmd: probe-42
   /echo           200, body "METHOD BODY AUTHORIZATION" of the request
+  /peer           200, body "peer ADDRESS": the client's address, as seen here
   /slow-drip      200 headers, then one body byte a second, never ending
   /endless        200 chunked, an endless body as fast as it can be read
   /huge           200 with a 64 MiB Content-Length body
@@ -142,6 +143,8 @@ class Handler(socketserver.BaseRequestHandler):
             return send(c, response(st, b"status %d\n" % st))
         if path == "/header":
             return send(c, response(200, b"header\n", b"X-Itsmd: probe-42\r\n"))
+        if path == "/peer":
+            return send(c, response(200, b"peer %s\n" % self.client_address[0].encode()))
         if path == "/echo":
             out = b"%s %s %s" % (method.encode(), body,
                                  hdrs.get("authorization", "-").encode())
