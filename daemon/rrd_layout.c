@@ -41,9 +41,9 @@ struct interned {
 static struct interned	*interned;
 static pthread_mutex_t	 intern_mu = PTHREAD_MUTEX_INITIALIZER;
 
-static const struct { const char *name; unsigned bit; } cf_names[] = {
-	{ "min", RRDL_MIN }, { "average", RRDL_AVERAGE }, { "max", RRDL_MAX },
-	{ "last", RRDL_LAST },
+static const struct { const char *name, *cf; unsigned bit; } cf_names[] = {
+	{ "min", "MIN", RRDL_MIN }, { "average", "AVERAGE", RRDL_AVERAGE },
+	{ "max", "MAX", RRDL_MAX }, { "last", "LAST", RRDL_LAST },
 };
 
 const struct rrd_layout *
@@ -304,10 +304,8 @@ rrdl_create_args(const struct rrd_ds *ds, unsigned step, char **argv)
 		for (size_t c = 0; c < sizeof(cf_names) / sizeof(cf_names[0]); c++) {
 			if (!(l->cfs & cf_names[c].bit))
 				continue;
-			argv[argc++] = xasprintf("RRA:%s:%g:%lu:%lu",
-			    cf_names[c].bit == RRDL_MIN ? "MIN" : cf_names[c].bit == RRDL_AVERAGE ?
-			    "AVERAGE" : cf_names[c].bit == RRDL_MAX ? "MAX" : "LAST", l->xff, pdp,
-			    rows);
+			argv[argc++] = xasprintf("RRA:%s:%g:%lu:%lu", cf_names[c].cf, l->xff,
+			    pdp, rows);
 		}
 	}
 	if (l->hw_season_s > 0) {
