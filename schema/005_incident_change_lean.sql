@@ -86,6 +86,16 @@ BEGIN
 		SELECT (SELECT u.id FROM u), (SELECT u.priority FROM u),
 		    (SELECT min(d.incident_id) FROM d)
 		    INTO incident_id, priority, par;
+		-- A resolve carries the highest priority the incident had: a
+		-- receiver's filter that let its open (or an escalation) through
+		-- lets its resolve through too, also when it fell since and
+		-- itsmd restarted in between (notify.c's memory is per run).
+		IF incident_id IS NOT NULL THEN
+			SELECT least(priority, min(least(substr(e.old_value, 2)::int,
+			    substr(e.new_value, 2)::int))) INTO priority
+			    FROM incident_events e
+			    WHERE e.incident_id = itsmd_change.incident_id AND e.kind = 'priority';
+		END IF;
 		IF incident_id IS NULL THEN
 			incident_id := par;
 			action := 'none';
@@ -184,7 +194,11 @@ BEGIN
 	ELSE
 		-- Attached elsewhere before: now on its own.  With it, in one
 		-- statement: the last resolved incident (reopen or close) and
-		-- the open problem of this check.
+		-- the open problem of this check.  The latest opened is the
+		-- latest resolved (one open at a time; an older one past the
+		-- window is closed), and that order keeps the planner on the
+		-- (host, check_name, opened_at) index even without statistics,
+		-- instead of walking every resolved incident by resolved_at.
 		WITH d AS (UPDATE incident_cis c SET detached_at = w
 			WHERE c.host = p_host AND c.check_name = p_check AND c.detached_at IS NULL)
 		SELECT l.id, l.resolved_at, l.flapping, (SELECT p.id FROM problems p
@@ -192,7 +206,7 @@ BEGIN
 		    INTO last_id, last_at, last_flap, prob
 		    FROM (SELECT 1) one LEFT JOIN LATERAL (SELECT i.id, i.resolved_at, i.flapping
 			FROM incidents i WHERE i.host = p_host AND i.check_name = p_check
-			AND i.status = 'resolved' ORDER BY i.resolved_at DESC LIMIT 1) l ON true;
+			AND i.status = 'resolved' ORDER BY i.opened_at DESC LIMIT 1) l ON true;
 		IF last_id IS NOT NULL AND last_at >= w - make_interval(secs => p_reopen_s) THEN
 			WITH u AS (UPDATE incidents i SET resolved_at = NULL, resolution = NULL,
 				status = 'new', severity = p_sev, summary = p_summary,

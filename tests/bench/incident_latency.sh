@@ -137,11 +137,19 @@ if ! wait_until 120 done_n; then
 	tail -n 5 "$ENV_DIR/thru.log"
 fi
 T1=${EPOCHREALTIME/./}
+# CPU of PostgreSQL's backend serving itsmd (nearly all of it the replay) and
+# of itsmd: what the machine's other load cannot inflate much.
+BPID=$(q "SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend'
+	AND pid <> pg_backend_pid() ORDER BY backend_start LIMIT 1")
+cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%d", ($14 + $15) * 1000 / hz }' "/proc/$1/stat"; }
+PGCPU=$(cpu_ms "$BPID" 2>/dev/null || echo 0)
+ITCPU=$(cpu_ms "$ITSMD_PID" 2>/dev/null || echo 0)
 sleep 2
 itsmd_stop 15 >/dev/null
 N=$(q "SELECT count(*) FROM incident_changes")
 awk -v n="$N" -v us=$((T1 - T0)) 'BEGIN { printf "spool replay: %d changes in %.2f s = %.0f changes/s (start-up included)\n", n, us / 1e6, n / (us / 1e6) }'
 q "SELECT 'applied span (first to last commit in PostgreSQL): ' || round(extract(epoch FROM max(applied_at) - min(applied_at))::numeric, 2) || ' s' FROM incident_changes"
+awk -v n="$N" -v pg="$PGCPU" -v it="$ITCPU" 'BEGIN { if (pg > 0) printf "CPU per change: PostgreSQL backend %.0f us (%.0f changes per backend CPU-second), itsmd %.0f us\n", pg * 1000 / n, n * 1000 / pg, it * 1000 / n }'
 echo "events written: $(q "SELECT count(*) FROM incident_events"); open incidents: $(q "SELECT count(*) FROM incidents WHERE resolved_at IS NULL")"
 RRD=$ENV_DIR/rrd/agent/tick/value.rrd
 if [ -f "$RRD" ]; then

@@ -3,8 +3,9 @@
 # acknowledge (itsmctl) and resolve arrive, each once, in order, as JSON.  A
 # second one fails (HTTP 500) through a whole incident and then recovers:
 # it still gets every notification, once each, retried with backoff.  A
-# third filters on priority and gets nothing; a check in maintenance
-# notifies no one.
+# third filters on priority and gets nothing; a check in maintenance and a
+# child attached to its parent's incident notify no one; an incident whose
+# open was sent gets its resolve even after a restart and a fall in priority.
 set -u
 . "$(dirname "$0")/../env/lib.sh"
 env_init
@@ -29,6 +30,9 @@ rx_start() {	# NAME PORT
 P1=$(free_port tcp); rx_start good "$P1"
 P2=$(free_port tcp); rx_start flaky "$P2"
 P3=$(free_port tcp); rx_start picky "$P3"
+P4=$(free_port tcp); rx_start p2 "$P4"
+for i in 2 3 4 5; do snmp_set "$ENV_DIR" $i gauge 10; done
+NOW=$(date +%s)
 touch "$ENV_DIR/flaky.fail"
 
 CONF=$ENV_DIR/itsmd.conf
@@ -38,6 +42,26 @@ rrd-dir "$ENV_DIR/rrd"
 receiver "good" { url "http://127.0.0.1:$P1/hook" }
 receiver "flaky" { url "http://127.0.0.1:$P2/hook"; timeout 2s }
 receiver "picky" { url "http://127.0.0.1:$P3/hook"; min-priority 1; events open resolve }
+receiver "p2" { url "http://127.0.0.1:$P4/hook"; min-priority 2; events open resolve }
+maintenance "works" { hosts "maint"; once "@$((NOW - 60))" "@$((NOW + 3600))" }
+EOF2
+for h in drop:2 router:3 child:4 maint:5; do
+	cat >>"$CONF" <<EOF2
+host "${h%%:*}" {
+    address 127.0.0.1
+    snmp-port $SNMP_PORT
+    community "public"
+    $([ "${h%%:*}" = child ] && echo 'parent "router"')
+    probe "v" snmp {
+        oid value .1.3.6.1.4.1.99999.${h##*:}
+        interval 1s
+        warning > 50
+        critical > 90
+    }
+}
+EOF2
+done
+cat >>"$CONF" <<EOF2
 host "agent" {
     address 127.0.0.1
     snmp-port $SNMP_PORT
@@ -56,6 +80,14 @@ events() { [ -f "$ENV_DIR/$1.jsonl" ] && python3 -c '
 import json, sys
 print(" ".join(json.loads(l)["event"] for l in open(sys.argv[1])))' "$ENV_DIR/$1.jsonl"; }
 events_are() { [ "$(events "$1")" = "$2" ]; }
+# RECEIVER HOST: that host's events, in order
+host_events() { [ -f "$ENV_DIR/$1.jsonl" ] && python3 -c '
+import json, sys
+print(" ".join(d["event"] for d in map(json.loads, open(sys.argv[1])) if d["host"] == sys.argv[2]))' \
+    "$ENV_DIR/$1.jsonl" "$2"; }
+host_events_are() { [ "$(host_events "$1" "$2")" = "$3" ]; }
+# nothing in any receiver names HOST
+silent_on() { ! cat "$ENV_DIR"/*.jsonl | grep -q "\"host\": *\"$1\""; }
 
 itsmd_start "$CONF"
 wait_until 10 log_has "postgres: connected"
@@ -112,6 +144,35 @@ else
 	    "got: $(events picky)"
 fi
 
+
+# --- a P2 incident, a router with an attached child, a check in maintenance
+snmp_set "$ENV_DIR" 2 gauge 95
+snmp_set "$ENV_DIR" 3 gauge 95
+snmp_set "$ENV_DIR" 4 gauge 95
+snmp_set "$ENV_DIR" 5 gauge 95
+tap_check "p2 (min-priority 2) gets the open of a P2 incident" wait_until 10 host_events_are p2 drop open
+tap_check "the router's incident is told" wait_until 10 host_events_are good router open
+attached() { [ "$(q "SELECT count(*) FROM incident_cis WHERE host = 'child' AND detached_at IS NULL")" = 1 ]; }
+tap_check "the child is attached to the router's incident" wait_until 10 attached
+sleep 3
+tap_check "the attached child notifies no one" silent_on child
+tap_check "the check in maintenance notifies no one" silent_on maint
+tap_check "and opened no incident" test "$(q "SELECT count(*) FROM incidents WHERE host = 'maint'")" = 0
+snmp_set "$ENV_DIR" 2 gauge 60
+prio3() { [ "$(q "SELECT priority FROM incidents WHERE host = 'drop' AND resolved_at IS NULL")" = 3 ]; }
+tap_check "warning: the incident falls to P3" wait_until 10 prio3
+itsmd_stop 15
+tap_check "SIGTERM exits 0" test $? = 0
+itsmd_start "$CONF"
+wait_until 10 log_has "postgres: connected"
+sleep 2
+for i in 2 3 4 5; do snmp_set "$ENV_DIR" $i gauge 10; done
+tap_check "after a restart, a P3 resolve still follows the P2 open that was sent" \
+    wait_until 10 host_events_are p2 drop "open resolve"
+tap_check "the router's resolve is told" wait_until 10 host_events_are good router "open resolve"
+tap_check "picky (min-priority 1) got nothing at all" test ! -s "$ENV_DIR/picky.jsonl"
+tap_check "the child and the maintenance check never notified anyone" \
+    eval "silent_on child && silent_on maint"
 itsmd_stop 15
 tap_check "SIGTERM exits 0" test $? = 0
 tap_done
