@@ -21,15 +21,21 @@ static const char sql_define[] =
 	"SELECT itsmd_sla_define($1, $2, $3::float8, $4, $5, $6, $7, $8, $9, $10::int)";
 
 /*
- * Budget over the whole current period (schema/004 clamps the figures to
- * now); burn rates for every window of every rule, in order: long, short.
+ * The error budget is the whole period's allowance: the counted time so
+ * far plus the service hours still ahead in the period, times (1 - target);
+ * so a minute of downtime on the first day of a 99.9% month is not yet a
+ * breach.  Downtime and the figures come from sla_report() (schema/004,
+ * clamped to now); burn rates for every window of every rule, in order:
+ * long, short.
  */
 static const char sql_eval[] =
-	"SELECT r.budget_left_s, r.budget_s, r.achieved_pct, r.down_s,"
+	"SELECT b.budget - r.down_s, b.budget, r.achieved_pct, r.down_s,"
 	" ARRAY(SELECT sla_burn($1, now(), u.w) FROM unnest($2::float8[])"
 	" WITH ORDINALITY AS u(w, n) ORDER BY u.n)::text"
-	" FROM sla_report($1, lower(sla_period($1, now())),"
-	" upper(sla_period($1, now()))) AS r";
+	" FROM sla_period($1, now()) AS p(r)"
+	" CROSS JOIN LATERAL sla_report($1, lower(p.r), upper(p.r)) AS r"
+	" CROSS JOIN LATERAL (SELECT (1 - r.target / 100) * (r.counted_s + sla_seconds("
+	"sla_hours_in($1, least(now(), upper(p.r)), upper(p.r)))) AS budget) AS b";
 
 /* Our copies: a reload may free the conf before the answer comes. */
 struct sla_eval {
