@@ -133,36 +133,47 @@ forecast_one(struct cap_run *run, const char *host, const char *label, const cha
     double limit, bool of_max)
 {
 	struct cap_result	*r = xcalloc(1, sizeof(*r));
-	char			 why[256], date[40];
-	double			 days;
+	char			 why[256], date[40], lim[96], how[48];
+	double			 days, pct = limit;
+	int			 rc;
 
 	r->host = xstrdup(host);
 	r->label = xstrdup(label);
 	/* rrdcached may hold the latest hours: have it write them first. */
 	if (run->rrdcached != NULL && rrdc_flush_if_daemon(run->rrdcached, path) != 0)
 		rrd_clear_error();
-	if (forecast_rrd(path, run->window_s, run->now, limit, of_max, &r->fc, why,
-	    sizeof(why)) == -1) {
+	if ((rc = forecast_rrd(path, run->window_s, run->now, limit, of_max, &r->fc, why,
+	    sizeof(why))) == -1) {
 		log_debug("capacity: %s: %s", path, why);
 		r->fc.found = false;
 	}
 	limit = r->fc.limit;	/* of_max: now in the metric's unit */
+	/* Say where an of-speed limit came from, and which method dated it. */
+	if (of_max)
+		snprintf(lim, sizeof(lim), "%g (%g%% of %g)", limit, pct, limit * 100 / pct);
+	else
+		snprintf(lim, sizeof(lim), "%g", limit);
+	if (r->fc.hw)
+		snprintf(how, sizeof(how), ", Holt-Winters, season %zu points", r->fc.season);
+	else
+		how[0] = '\0';
 	if (r->fc.found) {
 		days = (r->fc.when - (double)run->now) / 86400;
 		r->record = r->fc.when - (double)run->now <= (double)run->horizon_s;
 		fmt_date(r->fc.when, date, sizeof(date));
 		if (days <= 0)
-			snprintf(r->summary, sizeof(r->summary), "%s at its capacity limit %g "
-			    "(now %.4g, %+.4g/day, confidence %.2f)", label, limit,
-			    r->fc.current, r->fc.slope * 86400, r->fc.r2);
+			snprintf(r->summary, sizeof(r->summary), "%s at its capacity limit %s "
+			    "(now %.4g, %+.4g/day, confidence %.2f%s)", label, lim,
+			    r->fc.current, r->fc.slope * 86400, r->fc.r2, how);
 		else
-			snprintf(r->summary, sizeof(r->summary), "%s reaches %g on %s, in %.1f "
-			    "days (now %.4g, %+.4g/day, confidence %.2f over %llu points)",
-			    label, limit, date, days, r->fc.current, r->fc.slope * 86400,
-			    r->fc.r2, (unsigned long long)r->fc.n);
-	} else
-		snprintf(r->summary, sizeof(r->summary), "%s: no trend toward %g", label,
-		    limit);
+			snprintf(r->summary, sizeof(r->summary), "%s reaches %s on %s, in %.1f "
+			    "days (now %.4g, %+.4g/day, confidence %.2f over %llu points%s)",
+			    label, lim, date, days, r->fc.current, r->fc.slope * 86400,
+			    r->fc.r2, (unsigned long long)r->fc.n, how);
+	} else if (rc == -1 && of_max)
+		snprintf(r->summary, sizeof(r->summary), "%s: no forecast: %s", label, why);
+	else
+		snprintf(r->summary, sizeof(r->summary), "%s: no trend toward %s", label, lim);
 	r->next = run->results;
 	run->results = r;
 }

@@ -113,6 +113,11 @@ PRED=$(q "SELECT extract(epoch FROM predicted_at)::bigint FROM capacity_records 
 if [ -n "$PRED" ] && [ $(( PRED > IF_EXPECT ? PRED - IF_EXPECT : IF_EXPECT - PRED )) -le 3600 ]; then
 	tap_ok "Holt-Winters: the daily peak reaches 80% of the speed on the date, within one step"
 else tap_fail "Holt-Winters: the daily peak reaches 80% of the speed on the date, within one step" "predicted ${PRED:-none}, expected $IF_EXPECT"; fi
+IFSUM=$(q "SELECT summary FROM capacity_records WHERE metric = 'net/in'")
+case $IFSUM in
+"net/in reaches 800 (80% of 1000) on "*"Holt-Winters, season 24 points)") tap_ok "its summary names the limit's origin and the method: $IFSUM" ;;
+*) tap_fail "its summary names the limit's origin and the method" "'$IFSUM'" ;;
+esac
 tap_check "its limit is 80% of the 1000 B/s speed" \
     test "$(q "SELECT capacity_limit FROM capacity_records WHERE metric = 'net/in'")" = 800
 tap_check "the interface file keeps its own layout, and that is logged" \
