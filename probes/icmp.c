@@ -91,6 +91,9 @@ static struct event_base	*icmp_base;
 static struct evdns_base	*icmp_dns;
 static struct icmp_sock		 icmp_v4 = { AF_INET, -1, false, NULL, "" };
 static struct icmp_sock		 icmp_v6 = { AF_INET6, -1, false, NULL, "" };
+/* Raw sockets opened while still root (raw_reserve), for after the drop. */
+static int			 icmp_raw_v4 = -1, icmp_raw_v6 = -1;
+static bool			 icmp_raw_tried;
 static uint64_t			 icmp_cookie;
 static uint16_t			 icmp_ident;	/* raw IPv4 only: ping sockets pick their own */
 static uint16_t			 icmp_next_seq;
@@ -204,6 +207,27 @@ declare_metrics(struct probe_def *def)
 	}
 }
 
+/*
+ * itsmd reads its conf as root and only then drops to its user (main()),
+ * and a raw ICMP socket can only be opened with CAP_NET_RAW.  So the first
+ * icmp probe of the first conf opens one raw socket per family here, while
+ * that is still possible; sock_get uses them only where the kernel's ping
+ * sockets are closed to itsmd's group (net.ipv4.ping_group_range), and
+ * closes them otherwise.  Without root nothing is opened here: a process
+ * given CAP_NET_RAW (systemd AmbientCapabilities) opens its own later.
+ */
+static void
+raw_reserve(void)
+{
+	if (icmp_raw_tried)
+		return;
+	icmp_raw_tried = true;
+	if (geteuid() != 0)
+		return;
+	icmp_raw_v4 = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP);
+	icmp_raw_v6 = socket(AF_INET6, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMPV6);
+}
+
 static int
 icmp_finish(struct probe_def *def, struct conf_err *err)
 {
@@ -217,6 +241,7 @@ icmp_finish(struct probe_def *def, struct conf_err *err)
 		return -1;
 	}
 	declare_metrics(def);
+	raw_reserve();
 	return 0;
 }
 
@@ -250,6 +275,7 @@ icmp_availability_def(struct probe_def *def, const char *name, uint64_t interval
 	while (id->packets > 1 && (uint64_t)(id->packets - 1) * id->gap_ms >= timeout_ms)
 		id->packets--;
 	declare_metrics(def);
+	raw_reserve();
 	def->fingerprint = xasprintf("kind icmp\ninterval %llu\ntimeout %llu\n"
 	    "fail-after 1\npackets %d\n", (unsigned long long)interval_ms,
 	    (unsigned long long)timeout_ms, id->packets);
@@ -304,13 +330,21 @@ sock_get(int family)
 {
 	struct icmp_sock	*s = family == AF_INET6 ? &icmp_v6 : &icmp_v4;
 	int			 proto = family == AF_INET6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP;
+	int			*kept = family == AF_INET6 ? &icmp_raw_v6 : &icmp_raw_v4;
 	int			 e1, e2;
 
 	if (s->fd != -1 || s->why[0] != '\0')
 		return s;
-	if ((s->fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, proto)) != -1)
+	if ((s->fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, proto)) != -1) {
 		s->raw = false;
-	else {
+		if (*kept != -1)	/* a privilege not needed is not kept */
+			close(*kept);
+		*kept = -1;
+	} else if (*kept != -1) {
+		s->fd = *kept;		/* opened before the drop to the itsmd user */
+		*kept = -1;
+		s->raw = true;
+	} else {
 		e1 = errno;
 		if ((s->fd = socket(family, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, proto)) == -1) {
 			e2 = errno;
@@ -752,6 +786,11 @@ icmp_shutdown(void)
 	}
 	sock_close(&icmp_v4);
 	sock_close(&icmp_v6);
+	if (icmp_raw_v4 != -1)
+		close(icmp_raw_v4);
+	if (icmp_raw_v6 != -1)
+		close(icmp_raw_v6);
+	icmp_raw_v4 = icmp_raw_v6 = -1;
 	if (icmp_dns != NULL)
 		evdns_base_free(icmp_dns, 0);
 	icmp_dns = NULL;

@@ -6,8 +6,10 @@
 #                      namespace), a veth to ...
 #   the far namespace  10.x.0.2, whose route back is a blackhole: requests
 #                      arrive, replies never leave, so loss is 100%
-#   a closed namespace ping_group_range "1 0" and no CAP_NET_RAW for the
-#                      itsmd user: the probe must say why it cannot ping
+#   a closed namespace ping_group_range "1 0": started as root, itsmd pings
+#                      through raw sockets opened before it drops to the
+#                      itsmd user; started as that user (no CAP_NET_RAW),
+#                      the probe must say why it cannot ping
 # 127.0.0.1 and ::1 must answer.  Namespaces are removed on exit.
 set -u
 . "$(dirname "$0")/../env/lib.sh"
@@ -113,8 +115,9 @@ kill -TERM "$ITSMD_PID"
 wait "$ITSMD_PID"
 tap_check "itsmd stops cleanly (exit 0)" test $? = 0
 
-# Where ping sockets are not allowed and itsmd holds no CAP_NET_RAW, the
-# probe fails with a reason that says what to change.
+# Where ping sockets are not open to itsmd's group: started as root, itsmd
+# opens its raw sockets while reading the conf, then drops to the itsmd
+# user, and the probe works through them.
 cat >"$ENV_DIR/noping.conf" <<EOF
 database "dbname=itsmd host=$PGHOST port=$PGPORT user=postgres"
 rrd-dir "$ENV_DIR/rrd-noping"
@@ -125,13 +128,35 @@ host "nope" {
 }
 EOF
 ITSMD_LOG=$ENV_DIR/noping.log
-ip netns exec "$NSNO" "$BUILD/itsmd" -f -c "$ENV_DIR/noping.conf" >>"$ITSMD_LOG" 2>&1 </dev/null &
+ip netns exec "$NSNO" "$BUILD/itsmd" -f -d -c "$ENV_DIR/noping.conf" >>"$ITSMD_LOG" 2>&1 </dev/null &
 ITSMD_PID=$!
 env_record $ITSMD_PID "itsmd (netns $NSNO)"
+raw_replies() { log_has "nope/ping: .*1/1 replies"; }
+tap_check "ping sockets closed, started as root: 127.0.0.1 answers through a raw socket" \
+    wait_until 8 raw_replies
+tap_check "log says a raw ICMP socket is used" log_has "icmp probes: using a raw ICMP socket"
+uid_is_itsmd() { [ "$(awk '/^Uid:/ { print $3 }' "/proc/$ITSMD_PID/status")" = "$(id -u itsmd)" ]; }
+tap_check "... while the daemon runs as the itsmd user" uid_is_itsmd
+tap_check "no bad state for the raw-socket probe" \
+    bash -c "! grep -qE 'nope/ping: (critical|warning|unknown)' '$ITSMD_LOG'"
+kill -TERM "$ITSMD_PID"
+wait "$ITSMD_PID"
+tap_check "itsmd stops cleanly (exit 0)" test $? = 0
+
+# Started as the itsmd user itself it has neither kind of socket: the probe
+# fails with a reason that says what to change.
+mkdir -p "$ENV_DIR/rrd-noping2" && chown itsmd "$ENV_DIR/rrd-noping2"
+sed "s|rrd-noping|rrd-noping2|" "$ENV_DIR/noping.conf" >"$ENV_DIR/noping2.conf"
+ITSMD_LOG=$ENV_DIR/noping2.log
+ip netns exec "$NSNO" setpriv --reuid=itsmd --regid=itsmd --init-groups \
+    "$BUILD/itsmd" -f -c "$ENV_DIR/noping2.conf" >>"$ITSMD_LOG" 2>&1 </dev/null &
+ITSMD_PID=$!
+env_record $ITSMD_PID "itsmd as itsmd (netns $NSNO)"
 noping() {
 	log_has "nope/ping: unknown: no ICMP socket: ping socket: Permission denied \(net\.ipv4\.ping_group_range is 1 0, gid [0-9]+\); raw socket: Operation not permitted \(needs CAP_NET_RAW\)"
 }
-tap_check "no ping socket, no CAP_NET_RAW: unknown, saying what to change" wait_until 5 noping
+tap_check "started as the itsmd user, no ping socket, no CAP_NET_RAW: unknown, saying what to change" \
+    wait_until 5 noping
 kill -TERM "$ITSMD_PID"
 wait "$ITSMD_PID"
 tap_check "itsmd stops cleanly (exit 0)" test $? = 0
