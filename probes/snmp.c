@@ -719,6 +719,7 @@ session_close(struct snmp_state *st)
 	st->fd = -1;
 	free(st->peer);
 	st->peer = NULL;
+
 	if (st->auth != NULL) {
 		explicit_bzero(st->auth, strlen(st->auth));
 		free(st->auth);
@@ -739,6 +740,64 @@ auth_text(const struct snmp_auth *a)
 	    S(a->user), a->level, S(a->auth_proto), S(a->auth_key),
 	    S(a->priv_proto), S(a->priv_key), S(a->context));
 #undef S
+}
+
+/* Does *p start with s?  Moves *p past it. */
+static bool
+eat(const char **p, const char *s)
+{
+	size_t	n = strlen(s);
+
+	if (strncmp(*p, s, n) != 0)
+		return false;
+	*p += n;
+	return true;
+}
+
+static bool
+eat_num(const char **p, long v)
+{
+	char		 buf[24], *b = buf + sizeof(buf);
+	unsigned long	 u = v < 0 ? 0UL - (unsigned long)v : (unsigned long)v;
+
+	*--b = '\0';
+	do
+		*--b = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	if (v < 0)
+		*--b = '-';
+	return eat(p, b);
+}
+
+/* auth_text(a) == text, without building it (every run asks). */
+static bool
+auth_matches(const char *text, const struct snmp_auth *a)
+{
+#define S(x)	((x) ? (x) : "")
+	const char	*p = text;
+
+	if (text == NULL)
+		return false;
+	return eat_num(&p, a->version) && eat(&p, "|") && eat(&p, S(a->community)) &&
+	    eat(&p, "|") && eat(&p, S(a->user)) && eat(&p, "|") && eat_num(&p, a->level) &&
+	    eat(&p, "|") && eat(&p, S(a->auth_proto)) && eat(&p, "|") &&
+	    eat(&p, S(a->auth_key)) && eat(&p, "|") && eat(&p, S(a->priv_proto)) &&
+	    eat(&p, "|") && eat(&p, S(a->priv_key)) && eat(&p, "|") &&
+	    eat(&p, S(a->context)) && *p == '\0';
+#undef S
+}
+
+/* The session's peer text is the one session_open() would build for addr. */
+static bool
+peer_matches(const char *peer, const char *addr, unsigned port)
+{
+	const char	*p = peer;
+	bool		 v6 = strchr(addr, ':') != NULL;
+
+	if (peer == NULL)
+		return false;
+	return (v6 ? eat(&p, "udp6:[") : eat(&p, "udp:")) && eat(&p, addr) &&
+	    (v6 ? eat(&p, "]:") : eat(&p, ":")) && eat_num(&p, port) && *p == '\0';
 }
 
 /*
@@ -827,6 +886,10 @@ session_open(struct snmp_state *st, const char *addr, char *why, size_t whylen)
 	char			*peer, *auth, *errstr = NULL;
 	int			 liberr = 0, syserr = 0;
 
+	/* the usual case, every run: compared in place, nothing allocated */
+	if (st->sess != NULL && peer_matches(st->peer, addr, a->port) &&
+	    auth_matches(st->auth, a))
+		return 0;
 	if (is_ipv6(addr))
 		peer = xasprintf("udp6:[%s]:%u", addr, a->port);
 	else
@@ -1904,8 +1967,8 @@ send_run(struct snmp_state *st, const char *addr)
 	int			 retries;
 
 	st->phase = SR_WAITING;
-	target_text(st->check, target, sizeof(target));
 	if (session_open(st, addr, why, sizeof(why)) == -1) {
+		target_text(st->check, target, sizeof(target));
 		run_fail(st, PS_ERROR, "cannot open SNMP session to %s: %s", target, why);
 		end_soon(st);
 		return;

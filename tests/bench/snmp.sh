@@ -14,9 +14,14 @@
 # stime from /proc over WINDOW s after WARMUP s), CPU of the agents and of
 # rrdcached, missed values and overruns for real and silent hosts, and RSS.
 #
-# Disk: itsmd keeps 2 days at full resolution, so each series' RRD file is
-# about 24 B x 172800 / I; H x M files of that size must fit (and their
-# creation is part of the warm-up).
+# Disk: both keep one archive of RRD_SPAN seconds (default 3600) at full
+# resolution (itsmd: a global `rrd { }` layout; collectd: RRATimespan), so
+# H x M files of about 8 B x RRD_SPAN / I must fit; their creation is part
+# of the warm-up.  The simulated hosts share a few agents, so itsmd's
+# per-agent in-flight limit is raised (INFLIGHT) to what a real fleet of
+# distinct devices would have.  PEER=none skips collectd; PERF=1 records a
+# perf profile of itsmd over the window (report in the output; PERF_OUT=FILE
+# keeps perf.data).
 set -u
 . "$(dirname "$0")/../env/lib.sh"
 
@@ -29,6 +34,10 @@ WARMUP=${WARMUP:-40}
 WINDOW=${WINDOW:-60}
 TIMEOUT=${TIMEOUT:-1}		# seconds, both pollers
 RETRIES=${RETRIES:-1}
+RRD_SPAN=${RRD_SPAN:-3600}
+INFLIGHT=${INFLIGHT:-1000}
+PEER=${PEER:-collectd}
+PERF=${PERF:-0}
 [ "$(id -u)" = 0 ] || { echo "snmp.sh: run as root (services run as other users)" >&2; exit 1; }
 [ "$M" -le 15 ] || { echo "snmp.sh: M is at most 15" >&2; exit 1; }
 if ! command -v collectd >/dev/null; then
@@ -124,7 +133,12 @@ measure() {
 	t0=${EPOCHREALTIME/./}; u0=$(rrdc_updates); v0=$(agent_vars)
 	c0=$(cpu_ticks "$pid"); a0=$(cpu_ticks "${APIDS[@]}"); r0=$(cpu_ticks "$RRDCACHED_PID")
 	o0=$(grep -c "overrun" "$log"); s0=$(grep -cE "silent[0-9]+.*overrun" "$log")
-	sleep "$WINDOW"
+	if [ "$PERF" = 1 ] && [ "$name" = itsmd ]; then
+		perf record -q -g -p "$pid" -o "$ENV_DIR/perf.data" -- sleep "$WINDOW" \
+		    >/dev/null 2>&1
+	else
+		sleep "$WINDOW"
+	fi
 	t1=${EPOCHREALTIME/./}; u1=$(rrdc_updates); v1=$(agent_vars)
 	c1=$(cpu_ticks "$pid"); a1=$(cpu_ticks "${APIDS[@]}"); r1=$(cpu_ticks "$RRDCACHED_PID")
 	o1=$(grep -c "overrun" "$log"); s1=$(grep -cE "silent[0-9]+.*overrun" "$log")
@@ -160,14 +174,15 @@ CONF=$ENV_DIR/itsmd.conf
 	echo "log-level warning"
 	echo "interval ${I}s"
 	echo "timeout ${TIMEOUT}s"
+	echo "rrd { archive ${RRD_SPAN}s@step; consolidate average }"
 	echo "template \"bench\" { probe \"p\" snmp {"
 	for (( k = 0; k < M; k++ )); do echo "  oid v$k ${OIDS[k]}"; done
 	echo "} }"
 	for (( h = 0; h < NREAL; h++ )); do
-		echo "host \"real$h\" { address 127.0.0.1; snmp-port ${APORTS[h % AGENTS]}; community public; snmp-retries $RETRIES; use \"bench\" }"
+		echo "host \"real$h\" { address 127.0.0.1; snmp-port ${APORTS[h % AGENTS]}; community public; snmp-retries $RETRIES; snmp-max-inflight $INFLIGHT; use \"bench\" }"
 	done
 	for (( h = 0; h < NSILENT; h++ )); do
-		echo "host \"silent$h\" { address 127.0.0.1; snmp-port $SILENT_PORT; community public; snmp-retries $RETRIES; use \"bench\" }"
+		echo "host \"silent$h\" { address 127.0.0.1; snmp-port $SILENT_PORT; community public; snmp-retries $RETRIES; snmp-max-inflight $INFLIGHT; use \"bench\" }"
 	done
 } >"$CONF"
 echo "# itsmd: $H hosts ($NSILENT silent) x $M OIDs every ${I}s; warm-up ${WARMUP}s, window ${WINDOW}s" >&2
@@ -175,6 +190,12 @@ ITSMD_LOG=$ENV_DIR/itsmd.log
 itsmd_start "$CONF"
 measure itsmd "$ITSMD_PID" "$ITSMD_LOG"
 itsmd_stop 30 >/dev/null
+if [ "$PERF" = 1 ]; then
+	perf report -i "$ENV_DIR/perf.data" --stdio --no-children --percent-limit 0.7 \
+	    -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 45 >"$ENV_DIR/perf.txt"
+	[ -n "${PERF_OUT:-}" ] && cp "$ENV_DIR/perf.data" "$PERF_OUT"
+fi
+if [ "$PEER" = collectd ]; then
 
 # ---------------------------------------------------------------- collectd
 mkdir -p "$ENV_DIR/rrd/collectd" && chown itsmd: "$ENV_DIR/rrd/collectd"
@@ -200,6 +221,7 @@ CCONF=$ENV_DIR/collectd.conf
 	echo "  DaemonAddress \"unix:$RRDCACHED_SOCK\""
 	echo "  DataDir \"$ENV_DIR/rrd/collectd\""
 	echo "  CreateFiles true"
+	echo "  RRATimespan $RRD_SPAN"
 	echo "</Plugin>"
 	echo "<Plugin snmp>"
 	for (( k = 0; k < M; k++ )); do
@@ -235,6 +257,7 @@ env_record $CPID collectd
 measure collectd "$CPID" "$ENV_DIR/collectd.log"
 kill -TERM $CPID 2>/dev/null
 env_wait_gone 20 $CPID
+fi
 
 # ---------------------------------------------------------------- report
 echo
@@ -260,6 +283,7 @@ if "itsmd" in r and "collectd" in r:
         print(f"agents: {ag * 1e6 / ai:.1f} µs of agent CPU per value answered: "
               f"their ceiling is about {ai / ag:.0f} values/s per core")
 PY
+[ -s "$ENV_DIR/perf.txt" ] && { echo "itsmd profile over the window (self time):"; cat "$ENV_DIR/perf.txt"; }
 echo "(stored/s: rrdcached updates, itsmd's U updates for silent hosts included; answered/s:"
 echo " values the agents served (snmpInTotalReqVars); missed%: answered vs the real hosts' due"
 echo " values; µs/value: poller CPU per value answered; ovr-real/ovr-sil: itsmd overrun log lines"
