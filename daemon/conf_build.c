@@ -2579,6 +2579,8 @@ build_host(struct build *b, struct host *h, const struct conf_node *c)
 		h->own_probes = xreallocarray(h->own_probes, 1, sizeof(*h->own_probes));
 		icmp_availability_def(&h->own_probes[0], "ping", b->cfg->default_interval_ms,
 		    b->cfg->default_timeout_ms, &c->pos);
+		for (size_t m = 0; m < h->own_probes[0].nmetrics; m++)
+			rrdl_metric_bounds(&h->own_probes[0].metrics[m]);	/* loss 0..100% */
 		h->nown = 1;
 		h->probes = xreallocarray(h->probes, 1, sizeof(*h->probes));
 		h->probes[0] = &h->own_probes[0];

@@ -237,7 +237,8 @@ conf_layouts(void)
 	    "host \"a\" { address 127.0.0.1; use \"t\"\n"
 	    "  probe \"p\" http { url \"http://127.0.0.1:1/\" } }\n"
 	    "host \"b\" { address 127.0.0.1; rrd { archive 3d@step }\n"
-	    "  probe \"p\" http { url \"http://127.0.0.1:1/\" } }\n";
+	    "  probe \"p\" http { url \"http://127.0.0.1:1/\" } }\n"
+	    "host \"c\" { address 127.0.0.1 }\n";
 	struct conf_err		 err = { 0 };
 	struct conf_tree	*tree;
 	struct config		*cfg = NULL;
@@ -273,6 +274,14 @@ conf_layouts(void)
 	rrdl_ds(web, a, 0, 1.25e8, &ds);
 	UNIT_CHECK(ds.min == 0 && ds.max == 1.25e8, "rrd conf: a row's rate bound (link "
 	    "speed) is the maximum", "%g..%g", ds.min, ds.max);
+	const struct probe_def *ping = cfg->hosts[2].probes[0];
+	size_t loss = 0;
+	while (loss < ping->nmetrics && strcmp(ping->metrics[loss].name, "loss") != 0)
+		loss++;
+	UNIT_CHECK(loss < ping->nmetrics && ping->metrics[loss].has_min &&
+	    ping->metrics[loss].has_max && ping->metrics[loss].max == 100,
+	    "rrd conf: a host's default ping keeps loss within 0..100%", "%zu of %zu", loss,
+	    ping->nmetrics);
 	UNIT_CHECK(web->ncapacity == 1 && web->capacity[0].of_max &&
 	    web->capacity[0].limit == 80, "rrd conf: `capacity time 80% of-speed`",
 	    "n %zu of_max %d limit %g", web->ncapacity,
