@@ -16,6 +16,9 @@
 #include "itsmd.h"
 
 #define MONTH_S	2629800ULL	/* 365.25 / 12 days */
+/* A typo like 100y@step must not make a file of gigabytes: 2^24 rows is
+ * 128 MiB per archive already. */
+#define MAX_ROWS	(1UL << 24)
 #define YEAR_S	31557600ULL	/* 365.25 days */
 
 /*
@@ -299,6 +302,12 @@ rrdl_create_args(const struct rrd_ds *ds, unsigned step, char **argv)
 		    ((uint64_t)pdp * step));
 		if (rows < 1)
 			rows = 1;
+		if (rows > MAX_ROWS) {
+			log_warnx("rrd: an archive of %lu rows (%llus at %lus) is cut to %lu rows",
+			    rows, (unsigned long long)l->archives[t].span_s, pdp * step,
+			    (unsigned long)MAX_ROWS);
+			rows = MAX_ROWS;
+		}
 		if (first_rows == 0)
 			first_rows = rows;
 		for (size_t c = 0; c < sizeof(cf_names) / sizeof(cf_names[0]); c++) {

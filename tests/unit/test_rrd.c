@@ -165,6 +165,9 @@ layout_tables(void)
 		{ "multiplicative Holt-Winters", "rrd { archive 1d@step; consolidate average; "
 		  "hwpredict 1w multiplicative }", 3600, NAN, NAN,
 		  "DS:value:GAUGE:7200:U:U RRA:AVERAGE:0.5:1:24 RRA:MHWPREDICT:168:0.1:0.0035:168" },
+		{ "a typo's huge archive is cut to 2^24 rows", "rrd { archive 100y@step; "
+		  "consolidate average }", 1, NAN, NAN,
+		  "DS:value:GAUGE:2:U:U RRA:AVERAGE:0.5:1:16777216" },
 		{ "error: no @", "rrd { archive 2d }", 60, NAN, NAN,
 		  "t.conf:1:15: bad archive '2d': write SPAN@RESOLUTION" },
 		{ "error: finest first", "rrd { archive 2w@5m 2d@step }", 60, NAN, NAN,
