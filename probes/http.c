@@ -157,6 +157,7 @@ static struct event_base	*http_base;
 static CURLM			*http_multi;
 static struct event		*http_timer;
 static int			 http_running;
+static bool			 http_launched;	/* a run went into the multi just now */
 static bool			 http_curl_global;
 static LIST_HEAD(, http_state)	 http_states = LIST_HEAD_INITIALIZER(http_states);
 static long			 http_nstates;
@@ -813,6 +814,26 @@ static void	http_cancel(struct check *);
 static bool	http_request_done(CURL *, CURLcode);
 static void	http_request_abort_all(void);
 
+/*
+ * Runs that went into the multi while finished ones were collected (their
+ * origin's queue) are due at once: send their requests in this loop pass
+ * instead of the next one, which under load can be long in coming.  A few
+ * rounds at most, so the loop's other events are not starved.
+ */
+static void
+http_drive_launched(void)
+{
+	CURLMcode	mc;
+
+	for (int i = 0; i < 4 && http_launched && http_multi != NULL; i++) {
+		http_launched = false;
+		mc = curl_multi_socket_action(http_multi, CURL_SOCKET_TIMEOUT, 0, &http_running);
+		if (mc != CURLM_OK)
+			log_warnx("http: curl_multi_socket_action: %s", curl_multi_strerror(mc));
+		check_multi_info();
+	}
+}
+
 /* libevent says a socket is ready: tell curl, then collect finished runs. */
 static void
 http_event_cb(evutil_socket_t fd, short kind, void *arg)
@@ -833,6 +854,7 @@ http_event_cb(evutil_socket_t fd, short kind, void *arg)
 	 * curl clears the timer itself (timeout -1) when it has nothing to do.
 	 */
 	check_multi_info();
+	http_drive_launched();
 }
 
 static void
@@ -843,10 +865,12 @@ http_timer_cb(evutil_socket_t fd, short kind, void *arg)
 	(void)fd;
 	(void)kind;
 	(void)arg;
+	http_launched = false;
 	mc = curl_multi_socket_action(http_multi, CURL_SOCKET_TIMEOUT, 0, &http_running);
 	if (mc != CURLM_OK)
 		log_warnx("http: curl_multi_socket_action: %s", curl_multi_strerror(mc));
 	check_multi_info();
+	http_drive_launched();
 }
 
 /*
@@ -1479,7 +1503,10 @@ http_setup(struct http_state *st, const struct probe_def *def)
 	SET(CURLOPT_USERAGENT, "itsmd/" ITSMD_VERSION);
 	SET(CURLOPT_IPRESOLVE, hd->ipresolve);
 	SET(CURLOPT_INTERFACE, hd->interface);
-	SET(CURLOPT_PROXY, hd->proxy);
+	/* "" rather than NULL: a daemon's probes go where the conf says, not
+	 * where an http_proxy variable of its environment would send them (and
+	 * curl would read the environment on every run) */
+	SET(CURLOPT_PROXY, hd->proxy != NULL ? hd->proxy : "");
 	SET(CURLOPT_HTTPAUTH, hd->authtype);
 	if (hd->authtype == CURLAUTH_BASIC) {
 		SET(CURLOPT_USERNAME, hd->auth_user);
@@ -1764,6 +1791,7 @@ http_launch(struct http_state *st, uint64_t now)
 	}
 	st->in_multi = true;
 	st->origin->active++;
+	http_launched = true;
 }
 
 static void
