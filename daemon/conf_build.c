@@ -852,6 +852,9 @@ receiver_free(struct receiver *r)
 	for (size_t i = 0; i < r->nhosts; i++)
 		free(r->hosts[i]);
 	free(r->hosts);
+	for (size_t i = 0; i < r->nchecks; i++)
+		free(r->checks[i]);
+	free(r->checks);
 }
 
 static void
@@ -909,6 +912,19 @@ r_hosts(struct build *b, void *obj, const struct conf_node *c)
 	}
 }
 
+/* `checks "disk*" "load"`: the kind of fault a receiver is for */
+static void
+r_checks(struct build *b, void *obj, const struct conf_node *c)
+{
+	struct receiver	*r = obj;
+
+	(void)b;
+	for (size_t i = 0; i < c->nargs; i++) {
+		r->checks = xreallocarray(r->checks, r->nchecks + 1, sizeof(*r->checks));
+		r->checks[r->nchecks++] = xstrdup(c->args[i]);
+	}
+}
+
 static void
 r_timeout(struct build *b, void *obj, const struct conf_node *c)
 {
@@ -924,6 +940,7 @@ static const struct conf_key receiver_keys[] = {
 	{ "min-priority", 1, 1, 0, r_min_priority },
 	{ "events",	1, 4, 0, r_events },
 	{ "hosts",	1, 64, K_MULTI, r_hosts },
+	{ "checks",	1, 64, K_MULTI, r_checks },
 	{ "timeout",	1, 1, 0, r_timeout },
 };
 

@@ -196,6 +196,9 @@ rcv_free(struct rcv *r)
 	for (size_t i = 0; i < r->conf.nhosts; i++)
 		free(r->conf.hosts[i]);
 	free(r->conf.hosts);
+	for (size_t i = 0; i < r->conf.nchecks; i++)
+		free(r->conf.checks[i]);
+	free(r->conf.checks);
 	free(r);
 }
 
@@ -279,11 +282,13 @@ notify_retry(evutil_socket_t fd, short what, void *arg)
 static bool
 rcv_wants(const struct rcv *r, const struct notify_msg *m)
 {
-	bool	host_ok = r->conf.nhosts == 0;
+	bool	host_ok = r->conf.nhosts == 0, check_ok = r->conf.nchecks == 0;
 
 	for (size_t i = 0; i < r->conf.nhosts && !host_ok; i++)
 		host_ok = fnmatch(r->conf.hosts[i], m->host, 0) == 0;
-	return host_ok && (r->conf.events & (1u << m->kind)) &&
+	for (size_t i = 0; i < r->conf.nchecks && !check_ok; i++)
+		check_ok = m->check != NULL && fnmatch(r->conf.checks[i], m->check, 0) == 0;
+	return host_ok && check_ok && (r->conf.events & (1u << m->kind)) &&
 	    (m->priority == 0 || m->priority <= r->conf.min_priority);
 }
 
@@ -423,6 +428,9 @@ rcv_new(const struct receiver *c)
 	r->conf.hosts = c->nhosts > 0 ? xcalloc(c->nhosts, sizeof(char *)) : NULL;
 	for (size_t i = 0; i < c->nhosts; i++)
 		r->conf.hosts[i] = xstrdup(c->hosts[i]);
+	r->conf.checks = c->nchecks > 0 ? xcalloc(c->nchecks, sizeof(char *)) : NULL;
+	for (size_t i = 0; i < c->nchecks; i++)
+		r->conf.checks[i] = xstrdup(c->checks[i]);
 	r->backoff_ms = NOTIFY_BACKOFF_MIN_MS;
 	if ((r->retry = evtimer_new(nt.base, notify_retry, r)) == NULL)
 		fatalx("notify: cannot create a timer");

@@ -288,6 +288,8 @@ struct receiver {
 	unsigned	  events;	/* bit per NOTIFY_* kind */
 	char		**hosts;	/* shell globs; none = every host */
 	size_t		  nhosts;
+	char		**checks;	/* shell globs on the check (its category); none = all */
+	size_t		  nchecks;
 	uint64_t	  timeout_ms;
 	struct conf_pos	  pos;
 };

@@ -5,7 +5,8 @@
 # it still gets every notification, once each, retried with backoff.  A
 # third filters on priority and gets nothing; a check in maintenance and a
 # child attached to its parent's incident notify no one; an incident whose
-# open was sent gets its resolve even after a restart and a fall in priority.
+# open was sent gets its resolve even after a restart and a fall in priority;
+# a receiver filtered on the check (its category) hears of that check only.
 set -u
 . "$(dirname "$0")/../env/lib.sh"
 env_init
@@ -31,6 +32,7 @@ P1=$(free_port tcp); rx_start good "$P1"
 P2=$(free_port tcp); rx_start flaky "$P2"
 P3=$(free_port tcp); rx_start picky "$P3"
 P4=$(free_port tcp); rx_start p2 "$P4"
+P5=$(free_port tcp); rx_start cat "$P5"
 for i in 2 3 4 5; do snmp_set "$ENV_DIR" $i gauge 10; done
 NOW=$(date +%s)
 touch "$ENV_DIR/flaky.fail"
@@ -43,6 +45,7 @@ receiver "good" { url "http://127.0.0.1:$P1/hook" }
 receiver "flaky" { url "http://127.0.0.1:$P2/hook"; timeout 2s }
 receiver "picky" { url "http://127.0.0.1:$P3/hook"; min-priority 1; events open resolve }
 receiver "p2" { url "http://127.0.0.1:$P4/hook"; min-priority 2; events open resolve }
+receiver "cat" { url "http://127.0.0.1:$P5/hook"; checks "v"; events open }
 maintenance "works" { hosts "maint"; once "@$((NOW - 60))" "@$((NOW + 3600))" }
 EOF2
 for h in drop:2 router:3 child:4 maint:5; do
@@ -173,6 +176,8 @@ tap_check "the router's resolve is told" wait_until 10 host_events_are good rout
 tap_check "picky (min-priority 1) got nothing at all" test ! -s "$ENV_DIR/picky.jsonl"
 tap_check "the child and the maintenance check never notified anyone" \
     eval "silent_on child && silent_on maint"
+tap_check "a receiver for checks \"v\" got the opens of drop/v and router/v, nothing of load" \
+    test "$(events cat)" = "open open"
 itsmd_stop 15
 tap_check "SIGTERM exits 0" test $? = 0
 tap_done
