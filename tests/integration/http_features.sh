@@ -2,7 +2,7 @@
 # http_features.sh: the http probe against live servers for what needs one:
 # HTTP/2 (nginx over TLS, ALPN; skipped when nginx with http2 is missing),
 # a forward proxy (plain and CONNECT, tests/env/proxy.py, which logs what it
-# forwarded), the source address (127.0.0.2, which the server reports back;
+# forwarded), ip-version (localhost over 4 and 6), the source address (127.0.0.2, which the server reports back;
 # curl lets a probe without one reuse a bound connection, so the control
 # asks another port),
 # and the per-origin bound (http-max-per-origin 2: with eight probes of one
@@ -79,6 +79,8 @@ CONF=$ENV_DIR/itsmd.conf
 	    probe "viaproxy" http { url "http://127.0.0.1:$GOOD/ok?via=proxy"; proxy "http://127.0.0.1:$PX"; body-contains "hello itsmd ok" }
 	    probe "tunnel" http { url "https://127.0.0.1:$TLS/ok?via=connect"; proxy "http://127.0.0.1:$PX"; ca-file "$ENV_DIR/self.pem" }
 	    probe "from2" http { url "http://127.0.0.1:$GOOD/peer"; source-address 127.0.0.2; body-contains "peer 127.0.0.2" }
+	    probe "v4" http { url "http://localhost:$GOOD/ok"; ip-version 4 }
+	    probe "v6" http { url "http://localhost:$GOOD/ok"; ip-version 6 }
 	    probe "from1" http { url "http://127.0.0.1:$OTHER/peer"; body-contains "peer 127.0.0.2" }
 	EOF
 	[ "$HAVE_H2" = 1 ] &&
@@ -118,6 +120,11 @@ else tap_fail "source-address 127.0.0.2" "$(grep 'f/from2:' "$ITSMD_LOG" | tail 
 from1_bad() { log_has 'f/from1: critical: HTTP 200: body lacks "peer 127.0.0.2"'; }
 tap_check "without source-address the server sees 127.0.0.1 (the check above can fail)" \
     wait_until 10 from1_bad
+# The server listens on 127.0.0.1 only: over IPv6, localhost is not it.
+v6_bad() { log_has "f/v6: (critical|unknown): "; }
+if wait_until 10 ran_ok v4 && never_bad v4 && wait_until 5 v6_bad
+then tap_ok "ip-version: localhost reached over IPv4 with 4, not with 6"
+else tap_fail "ip-version 4 and 6" "$(grep -E 'f/v[46]:' "$ITSMD_LOG" | tail -n 2)"; fi
 if [ "$HAVE_H2" = 1 ]; then
 	if wait_until 10 ran_ok h2 && never_bad h2
 	then tap_ok "HTTP/2: nginx answered the probe over h2 (ALPN), body says HTTP/2.0"
