@@ -129,6 +129,7 @@ on_signal(evutil_socket_t sig, short ev, void *arg)
 	log_info("received SIG%s; stopping", sigabbrev_np((int)sig));
 	for (size_t i = 0; i < checks->n; i++)
 		sched_remove(checks->v[i]);
+	service_stopping();	/* not watched from now: availability unknown */
 	stop_deadline_ms = mono_ms() + STOP_GRACE_MS;
 	ev_stop_wait = evtimer_new(itsmd_base, stop_wait, NULL);
 	stop_wait(-1, 0, NULL);

@@ -457,6 +457,36 @@ service_is(const char *name)
 }
 
 static void
+journal_unknown(const void *node, VISIT which, int depth)
+{
+	struct journaled	*j = *(struct journaled *const *)node;
+	char			*kind, *tab;
+
+	(void)depth;
+	if ((which != postorder && which != leaf) || j->state == SEV_UNKNOWN)
+		return;
+	kind = xstrdup(j->key);
+	if ((tab = strchr(kind, '\t')) != NULL) {
+		*tab = '\0';
+		avail_record(kind, tab + 1, SEV_UNKNOWN, false, 0);
+	}
+	j->state = SEV_UNKNOWN;
+	j->maint = false;
+	free(kind);
+}
+
+/*
+ * A clean stop: from now on nobody watches, so every subject's interval
+ * ends and the time until the next start is unknown, not counted as up.
+ * (After a crash the last state runs on until the restart decides again.)
+ */
+void
+service_stopping(void)
+{
+	twalk(sv.journal, journal_unknown);
+}
+
+static void
 journaled_free(void *p)
 {
 	struct journaled	*j = p;

@@ -915,6 +915,7 @@ struct service {
 void	service_configure(const struct config *, const struct checkset *);
 void	service_check_done(const struct check *);
 bool	service_is(const char *name);	/* a configured service */
+void	service_stopping(void);	/* SIGTERM: every subject unknown from now */
 void	service_shutdown(void);
 enum severity service_rule_eval(enum service_rule, int at_least, double weighted_pct,
 	    const enum severity *states, const int *weights, size_t n);

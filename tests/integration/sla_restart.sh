@@ -129,4 +129,10 @@ else tap_ok "no SQL error in the log"; fi
 
 itsmd_stop 15
 tap_check "SIGTERM exits 0" test $? = 0
+# Nobody watches a stopped daemon's hosts: that time is unknown, not up.
+last_open() { q "SELECT state FROM availability WHERE kind = '$1' AND subject = '$2'
+	AND ended_at IS NULL"; }
+tap_check "a clean stop leaves the service's availability unknown" \
+	test "$(last_open service shop)" = unknown
+tap_check "... and the host's" test "$(last_open host web1)" = unknown
 tap_done
