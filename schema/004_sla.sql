@@ -16,14 +16,45 @@ CREATE TABLE availability (
 	maintenance	bool NOT NULL DEFAULT false,
 	started_at	timestamptz NOT NULL,
 	ended_at	timestamptz NULL CHECK (ended_at >= started_at),
-	change_key	text NOT NULL UNIQUE
+	change_key	text NOT NULL UNIQUE,
+	-- The interval just before this one when it ends exactly where this
+	-- one starts (empty ones skipped), else NULL: set on insert by
+	-- availability_prev(), so reports find where a down episode starts
+	-- without comparing neighbouring rows.
+	prev_state	text NULL,
+	prev_maintenance bool NULL
 );
 -- Reports read a subject's rows by start time: the rows starting in the
 -- period, plus the one before it (which is the only one that can cover the
 -- period's start, since intervals never overlap).
-CREATE INDEX availability_subject ON availability (kind, subject, started_at, id);
+-- It carries what reports read, so they never visit the table.
+CREATE INDEX availability_subject ON availability (kind, subject, started_at, id)
+	INCLUDE (ended_at, state, maintenance, prev_state, prev_maintenance);
 CREATE UNIQUE INDEX availability_one_open
 	ON availability (kind, subject) WHERE ended_at IS NULL;
+
+CREATE FUNCTION availability_prev() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+	v_end	timestamptz;
+	v_state	text;
+	v_maint	bool;
+BEGIN
+	IF NEW.prev_state IS NULL THEN
+		SELECT a.ended_at, a.state, a.maintenance INTO v_end, v_state, v_maint
+		FROM availability a
+		WHERE a.kind = NEW.kind AND a.subject = NEW.subject
+		    AND a.started_at < NEW.started_at
+		ORDER BY a.started_at DESC, a.id DESC LIMIT 1;
+		IF v_end = NEW.started_at THEN
+			NEW.prev_state := v_state;
+			NEW.prev_maintenance := v_maint;
+		END IF;
+	END IF;
+	RETURN NEW;
+END $$;
+CREATE TRIGGER availability_prev BEFORE INSERT ON availability
+	FOR EACH ROW EXECUTE FUNCTION availability_prev();
 
 -- An SLA as the conf defines it; the daemon upserts it at start and reload.
 CREATE TABLE sla (
@@ -42,6 +73,10 @@ CREATE TABLE sla (
 	updated_at	timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX sla_service ON sla (service);
+-- A report over many SLAs is one function call per SLA: let PostgreSQL
+-- share the SLAs out to parallel workers (the table is far too small for
+-- its size rule to do so; the functions' COST says each call is heavy).
+ALTER TABLE sla SET (parallel_workers = 2);
 
 -- The service-hours windows of an SLA, parsed from sla.hours: on ISO
 -- weekday dow (1 = Monday), local time starts..ends; ends <= starts runs
@@ -96,7 +131,7 @@ END $$;
 -- ------------------------------------------------------------ definitions
 -- 'mon' .. 'sun' to ISO weekday numbers.
 CREATE FUNCTION sla_dow(p text) RETURNS int
-LANGUAGE plpgsql IMMUTABLE AS $$
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
 DECLARE
 	v int := array_position(ARRAY['mon','tue','wed','thu','fri','sat','sun'],
 	    lower(btrim(p)));
@@ -176,7 +211,7 @@ $$;
 -- The calendar period of the SLA's kind containing p_at, in its time zone
 -- (weeks are ISO weeks, from Monday 00:00 local).
 CREATE FUNCTION sla_period(p_name text, p_at timestamptz) RETURNS tstzrange
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 DECLARE
 	v_sla	sla%ROWTYPE;
 	v_lo	timestamp;
@@ -195,7 +230,7 @@ END $$;
 -- / 'current' for the SLA's current period and 'previous' for the one
 -- before.
 CREATE FUNCTION sla_period_parse(p_name text, p_spec text) RETURNS tstzrange
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 DECLARE
 	v_tz	text;
 	v_lo	timestamp;
@@ -204,6 +239,8 @@ DECLARE
 	v_spec	text := lower(btrim(coalesce(p_spec, '')));
 	m	text[];
 BEGIN
+	-- Checked by hand, not by catching errors: an EXCEPTION block is a
+	-- subtransaction, which parallel workers cannot run.
 	SELECT tz INTO v_tz FROM sla WHERE name = p_name;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'no SLA named "%"', p_name;
@@ -213,36 +250,40 @@ BEGIN
 	ELSIF v_spec = 'previous' THEN
 		v_cur := sla_period(p_name, now());
 		RETURN sla_period(p_name, lower(v_cur) - interval '1 microsecond');
-	ELSIF v_spec ~ '^\d{4}$' THEN
-		v_lo := make_timestamp(v_spec::int, 1, 1, 0, 0, 0);
-		v_len := interval '1 year';
-	ELSIF v_spec ~ '^\d{4}-q[1-4]$' THEN
-		m := regexp_match(v_spec, '^(\d{4})-q([1-4])$');
-		v_lo := make_timestamp(m[1]::int, 3 * m[2]::int - 2, 1, 0, 0, 0);
-		v_len := interval '3 months';
-	ELSIF v_spec ~ '^\d{4}-w\d{1,2}$' THEN
-		m := regexp_match(v_spec, '^(\d{4})-w(\d{1,2})$');
-		-- ISO week 1 holds 4 January; weeks start on Monday.
-		v_lo := date_trunc('week', make_timestamp(m[1]::int, 1, 4, 0, 0, 0)) +
-		    (m[2]::int - 1) * interval '1 week';
-		IF m[2]::int < 1 OR extract(isoyear FROM v_lo) <> m[1]::int THEN
-			RAISE EXCEPTION 'period "%": % has no week %', p_spec, m[1], m[2];
-		END IF;
-		v_len := interval '1 week';
-	ELSIF v_spec ~ '^\d{4}-\d{2}$' THEN
-		v_lo := make_timestamp(split_part(v_spec, '-', 1)::int,
-		    split_part(v_spec, '-', 2)::int, 1, 0, 0, 0);
-		v_len := interval '1 month';
-	ELSIF v_spec ~ '^\d{4}-\d{2}-\d{2}$' THEN
-		v_lo := v_spec::date::timestamp;
-		v_len := interval '1 day';
-	ELSE
+	END IF;
+	m := regexp_match(v_spec, '^(\d{4})(?:-(q[1-4]|w\d{1,2}|\d{2})(?:-(\d{2}))?)?$');
+	IF m IS NULL OR m[1]::int < 1 OR (m[3] IS NOT NULL AND m[2] !~ '^\d') THEN
 		RAISE EXCEPTION 'period "%": want YYYY, YYYY-Qn, YYYY-MM, YYYY-Www, YYYY-MM-DD, current or previous', p_spec;
 	END IF;
+	IF m[2] IS NULL THEN
+		v_lo := make_timestamp(m[1]::int, 1, 1, 0, 0, 0);
+		v_len := interval '1 year';
+	ELSIF m[2] LIKE 'q%' THEN
+		v_lo := make_timestamp(m[1]::int, 3 * substr(m[2], 2)::int - 2, 1, 0, 0, 0);
+		v_len := interval '3 months';
+	ELSIF m[2] LIKE 'w%' THEN
+		-- ISO week 1 holds 4 January; weeks start on Monday.
+		v_lo := date_trunc('week', make_timestamp(m[1]::int, 1, 4, 0, 0, 0)) +
+		    (substr(m[2], 2)::int - 1) * interval '1 week';
+		IF substr(m[2], 2)::int < 1 OR extract(isoyear FROM v_lo) <> m[1]::int THEN
+			RAISE EXCEPTION 'period "%": % has no week %', p_spec, m[1], substr(m[2], 2);
+		END IF;
+		v_len := interval '1 week';
+	ELSE
+		IF m[2]::int NOT BETWEEN 1 AND 12 THEN
+			RAISE EXCEPTION 'period "%": not a date', p_spec;
+		END IF;
+		v_lo := make_timestamp(m[1]::int, m[2]::int, 1, 0, 0, 0);
+		v_len := interval '1 month';
+		IF m[3] IS NOT NULL THEN
+			IF m[3]::int < 1 OR v_lo + (m[3]::int - 1) * interval '1 day' >= v_lo + v_len THEN
+				RAISE EXCEPTION 'period "%": not a date', p_spec;
+			END IF;
+			v_lo := v_lo + (m[3]::int - 1) * interval '1 day';
+			v_len := interval '1 day';
+		END IF;
+	END IF;
 	RETURN tstzrange(v_lo AT TIME ZONE v_tz, (v_lo + v_len) AT TIME ZONE v_tz, '[)');
-EXCEPTION
-	WHEN datetime_field_overflow OR invalid_datetime_format THEN
-		RAISE EXCEPTION 'period "%": not a date', p_spec;
 END $$;
 
 -- The SLA's service-hours time within [p_from, p_to): the period itself for
@@ -251,7 +292,7 @@ END $$;
 -- 23 or 25 hours long; holidays (whole local dates) are taken out.
 CREATE FUNCTION sla_hours_in(p_name text, p_from timestamptz, p_to timestamptz)
 RETURNS tstzmultirange
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 DECLARE
 	v_sla	sla%ROWTYPE;
 	v_all	tstzmultirange := tstzmultirange(tstzrange(p_from, p_to, '[)'));
@@ -294,6 +335,18 @@ BEGIN
 	RETURN v_win * v_all;
 END $$;
 
+-- A row's class for an SLA: m(aintenance), d(own: its state in the down
+-- set), u(nknown) or o(k); NULL for no state.
+CREATE FUNCTION sla_class(p_state text, p_maint bool, p_dc bool, p_dw bool, p_du bool)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+	SELECT CASE WHEN p_state IS NULL THEN NULL
+	    WHEN p_maint THEN 'm'
+	    WHEN (p_state = 'critical' AND p_dc) OR (p_state = 'warning' AND p_dw)
+		OR (p_state = 'unknown' AND p_du) THEN 'd'
+	    WHEN p_state = 'unknown' THEN 'u' ELSE 'o' END
+$$;
+
 -- The figures of one SLA over [p_from, p_to), with p_now as "now": time
 -- after it, and before the service's first row, has no data and is not
 -- counted.  Within service hours each interval is down (its state in the
@@ -309,71 +362,130 @@ RETURNS TABLE (name text, service text, target float8, achieved_pct float8,
     counted_s float8, up_s float8, down_s float8, unknown_s float8,
     maintenance_s float8, budget_s float8, budget_left_s float8, incidents int,
     mttr_s float8, mtbf_s float8, maintenance_policy text)
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE PARALLEL SAFE COST 200000 ROWS 1 AS $$
 DECLARE
 	v_sla	sla%ROWTYPE;
 	v_to	timestamptz := least(p_to, p_now);
+	v_lo	timestamptz;
+	v_lo_s	text;
+	v_lo_m	bool;
+	v_t	timestamptz;
 	v_h	tstzmultirange;
 	v_down	tstzmultirange;
 	v_up	tstzmultirange;
 	v_unk	tstzmultirange;
 	v_mnt	tstzmultirange;
-	v_eps	tstzmultirange;
+	v_e0_s	float8;
 	v_n	int;
-	v_mttr	float8;
+	v_dc	bool;
+	v_dw	bool;
+	v_du	bool;
+	v_svc	text;
 BEGIN
 	SELECT * INTO v_sla FROM sla s WHERE s.name = p_name;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'no SLA named "%"', p_name;
 	END IF;
+	-- Plain booleans: a record field in a query is fetched anew per row.
+	v_dc := 'critical' = ANY (v_sla.down);
+	v_dw := 'warning' = ANY (v_sla.down);
+	v_du := 'unknown' = ANY (v_sla.down);
+	v_svc := v_sla.service;
 	v_to := greatest(v_to, p_from);
 	v_h := sla_hours_in(p_name, p_from, v_to);
-	WITH rows AS (
-		-- The rows starting in the period, and the one before it: the
-		-- only one that can cover its start.
-		SELECT a.state, a.maintenance, a.started_at,
-		    least(greatest(coalesce(a.ended_at, p_now), a.started_at), v_to) AS ended
-		FROM availability a
-		WHERE a.kind = 'service' AND a.subject = v_sla.service
-		    AND a.started_at >= p_from AND a.started_at < v_to
-		UNION ALL (
-		SELECT a.state, a.maintenance, a.started_at,
-		    least(greatest(coalesce(a.ended_at, p_now), a.started_at), v_to)
-		FROM availability a
-		WHERE a.kind = 'service' AND a.subject = v_sla.service
-		    AND a.started_at < p_from
-		ORDER BY a.started_at DESC, a.id DESC LIMIT 1)
-	), classed AS (
-		SELECT CASE WHEN r.maintenance THEN 'm'
-		    WHEN r.state = ANY (v_sla.down) THEN 'd'
-		    WHEN r.state = 'unknown' THEN 'u' ELSE 'o' END AS cls,
-		    tstzrange(r.started_at, greatest(r.ended, r.started_at), '[)') AS whole
-		FROM rows r
-	)
-	SELECT coalesce(range_agg(c.whole) FILTER (WHERE c.cls = 'd'), '{}'),
-	    coalesce(range_agg(c.whole) FILTER (WHERE c.cls = 'o'), '{}'),
-	    coalesce(range_agg(c.whole) FILTER (WHERE c.cls = 'u'), '{}'),
-	    coalesce(range_agg(c.whole) FILTER (WHERE c.cls = 'm'), '{}')
-	INTO v_eps, v_up, v_unk, v_mnt
-	FROM classed c;
-	-- v_h lies within [p_from, v_to), so these are the in-period figures.
-	v_down := v_eps * v_h;
-	v_up := v_up * v_h;
-	v_unk := v_unk * v_h;
-	v_mnt := v_mnt * v_h;
-	SELECT count(*), avg(x.s) INTO v_n, v_mttr FROM (
-		SELECT sla_seconds(tstzmultirange(e) * v_h) AS s
-		FROM unnest(v_eps) e WHERE lower(e) >= p_from) x
-	WHERE x.s > 0;
+	-- The row going at p_from: rows never overlap, so only the last one
+	-- starting before it can be.  Then all rows from its start are one
+	-- index range scan.
+	SELECT a.started_at, a.state, a.maintenance,
+	    least(coalesce(a.ended_at, p_now), v_to)
+	INTO v_lo, v_lo_s, v_lo_m, v_t FROM availability a
+	WHERE a.kind = 'service' AND a.subject = v_svc AND a.started_at < p_from
+	ORDER BY a.started_at DESC, a.id DESC LIMIT 1;
+
+	-- The down episode already going at p_from counts as downtime but is
+	-- no incident of this period: follow it row by row to its end (v_t).
+	v_e0_s := 0;
+	IF v_lo IS NOT NULL AND NOT v_lo_m AND v_lo_s = ANY (v_sla.down) AND v_t > p_from THEN
+		LOOP
+			SELECT a.state, a.maintenance, least(coalesce(a.ended_at, p_now), v_to)
+			INTO v_lo_s, v_lo_m, v_lo FROM availability a
+			WHERE a.kind = 'service' AND a.subject = v_svc
+			    AND a.started_at = v_t AND a.started_at < v_to
+			ORDER BY a.id DESC LIMIT 1;
+			EXIT WHEN NOT FOUND OR v_lo_m OR NOT (v_lo_s = ANY (v_sla.down))
+			    OR v_lo <= v_t;
+			v_t := v_lo;
+		END LOOP;
+		SELECT coalesce(sum(date_part('epoch', upper(r) - lower(r))), 0) INTO v_e0_s
+		FROM unnest(v_h * tstzmultirange(tstzrange(p_from, v_t, '[)'))) r;
+		v_lo := NULL;
+		SELECT a.started_at INTO v_lo FROM availability a
+		WHERE a.kind = 'service' AND a.subject = v_svc AND a.started_at < p_from
+		ORDER BY a.started_at DESC, a.id DESC LIMIT 1;
+	END IF;
+
+	-- Rows are grouped by their own state (and, for 24x7, by the state of
+	-- the row just before, if adjacent) and only the few groups are
+	-- classified by the SLA's rules: per row there is no more work than a
+	-- sum, or a range added to its group's multirange.
+	IF v_sla.hours = '' AND cardinality(v_sla.holidays) = 0 THEN
+		-- 24x7: the service hours are the period, so sums of the clipped
+		-- lengths.  An incident starts at a down row in the period whose
+		-- adjacent predecessor (prev_state) is not down.
+		SELECT coalesce(sum(g.len) FILTER (WHERE g.cls = 'd'), 0),
+		    coalesce(sum(g.len) FILTER (WHERE g.cls = 'o'), 0),
+		    coalesce(sum(g.len) FILTER (WHERE g.cls = 'u'), 0),
+		    coalesce(sum(g.len) FILTER (WHERE g.cls = 'm'), 0),
+		    coalesce(sum(g.n) FILTER (WHERE g.cls = 'd' AND g.pcls IS DISTINCT FROM 'd'), 0)
+		INTO down_s, up_s, unknown_s, maintenance_s, v_n
+		FROM (SELECT sla_class(y.state, y.maintenance, v_dc, v_dw, v_du) AS cls,
+			sla_class(y.prev_state, y.prev_maintenance, v_dc, v_dw, v_du) AS pcls,
+			y.len, y.n
+		    FROM (SELECT a.state, a.maintenance, a.prev_state, a.prev_maintenance,
+			    sum(greatest(date_part('epoch', least(coalesce(a.ended_at, p_now), v_to)
+				- greatest(a.started_at, p_from)), 0)) AS len,
+			    count(*) FILTER (WHERE a.started_at >= p_from) AS n
+			FROM availability a
+			WHERE a.kind = 'service' AND a.subject = v_svc
+			    AND a.started_at >= coalesce(v_lo, p_from) AND a.started_at < v_to
+			    AND coalesce(a.ended_at, p_now) > a.started_at
+			GROUP BY 1, 2, 3, 4) y) g;
+	ELSE
+		-- Service hours: per group the row ranges merged, then per class
+		-- (range_agg joins adjacent ranges, so the down pieces are the
+		-- episodes, their starts whole), cut by the hours windows.
+		SELECT coalesce(range_agg(g.mr) FILTER (WHERE g.cls = 'd'), '{}'),
+		    coalesce(range_agg(g.mr) FILTER (WHERE g.cls = 'o'), '{}'),
+		    coalesce(range_agg(g.mr) FILTER (WHERE g.cls = 'u'), '{}'),
+		    coalesce(range_agg(g.mr) FILTER (WHERE g.cls = 'm'), '{}')
+		INTO v_down, v_up, v_unk, v_mnt
+		FROM (SELECT sla_class(a.state, a.maintenance, v_dc, v_dw, v_du) AS cls,
+			range_agg(tstzrange(a.started_at, least(coalesce(a.ended_at, p_now),
+			    v_to), '[)')) AS mr
+		    FROM availability a
+		    WHERE a.kind = 'service' AND a.subject = v_svc
+			AND a.started_at >= coalesce(v_lo, p_from) AND a.started_at < v_to
+			AND least(coalesce(a.ended_at, p_now), v_to) > a.started_at
+		    GROUP BY a.state, a.maintenance) g;
+		-- Incidents: episodes starting in the period that touch its
+		-- service hours (a binary search in v_h each).
+		SELECT count(*) FILTER (WHERE lower(e) >= p_from AND v_h && e) INTO v_n
+		FROM unnest(v_down) e;
+		SELECT (SELECT coalesce(sum(date_part('epoch', upper(r) - lower(r))), 0)
+			FROM unnest(v_down * v_h) r),
+		    (SELECT coalesce(sum(date_part('epoch', upper(r) - lower(r))), 0)
+			FROM unnest(v_up * v_h) r),
+		    (SELECT coalesce(sum(date_part('epoch', upper(r) - lower(r))), 0)
+			FROM unnest(v_unk * v_h) r),
+		    (SELECT coalesce(sum(date_part('epoch', upper(r) - lower(r))), 0)
+			FROM unnest(v_mnt * v_h) r)
+		INTO down_s, up_s, unknown_s, maintenance_s;
+	END IF;
 
 	name := v_sla.name;
 	service := v_sla.service;
 	target := v_sla.target;
 	maintenance_policy := v_sla.maintenance;
-	down_s := sla_seconds(v_down);
-	up_s := sla_seconds(v_up);
-	unknown_s := sla_seconds(v_unk);
-	maintenance_s := sla_seconds(v_mnt);
 	IF v_sla.maintenance = 'up' THEN
 		up_s := up_s + maintenance_s;
 	END IF;
@@ -382,7 +494,8 @@ BEGIN
 	budget_s := counted_s * (1 - v_sla.target / 100);
 	budget_left_s := budget_s - down_s;
 	incidents := v_n;
-	mttr_s := v_mttr;
+	-- MTTR: the in-hours downtime of this period's incidents, per incident.
+	mttr_s := CASE WHEN v_n > 0 THEN (down_s - v_e0_s) / v_n END;
 	mtbf_s := CASE WHEN v_n > 0 THEN up_s / v_n END;
 	RETURN NEXT;
 END $$;
@@ -393,7 +506,7 @@ RETURNS TABLE (name text, service text, target float8, achieved_pct float8,
     counted_s float8, up_s float8, down_s float8, unknown_s float8,
     maintenance_s float8, budget_s float8, budget_left_s float8, incidents int,
     mttr_s float8, mtbf_s float8, maintenance_policy text)
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE PARALLEL SAFE COST 200000 ROWS 1 AS $$
 	SELECT * FROM sla_figures(p_name, p_from, p_to, now())
 $$;
 
@@ -402,7 +515,7 @@ $$;
 -- 1 spends the budget exactly by the end of the period; 0 without data.
 CREATE FUNCTION sla_burn(p_name text, p_at timestamptz, p_window_s float8)
 RETURNS float8
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
 	SELECT CASE WHEN f.counted_s > 0
 	    THEN f.down_s / f.counted_s / (1 - f.target / 100) ELSE 0 END
 	FROM sla_figures(p_name, p_at - p_window_s * interval '1 second', p_at,
@@ -419,25 +532,30 @@ RETURNS TABLE (service text, sla text, period_from timestamptz,
     counted_s numeric, up_s numeric, down_s numeric, unknown_s numeric,
     maintenance_s numeric, budget_s numeric, budget_left_s numeric,
     incidents int, mttr_s numeric, mtbf_s numeric, maintenance_policy text)
-LANGUAGE sql STABLE AS $$
-	SELECT s.service, s.name, lower(p.r), upper(p.r), s.tz, f.target,
-	    round(f.achieved_pct::numeric, 6), round(f.counted_s::numeric, 3),
-	    round(f.up_s::numeric, 3), round(f.down_s::numeric, 3),
-	    round(f.unknown_s::numeric, 3), round(f.maintenance_s::numeric, 3),
-	    round(f.budget_s::numeric, 3), round(f.budget_left_s::numeric, 3),
-	    f.incidents, round(f.mttr_s::numeric, 3), round(f.mtbf_s::numeric, 3),
-	    f.maintenance_policy
-	FROM sla s
-	CROSS JOIN LATERAL (SELECT sla_period_parse(s.name, p_period) AS r) p
-	CROSS JOIN LATERAL sla_report(s.name, lower(p.r), upper(p.r)) f
-	WHERE (coalesce(p_service, '') = '' OR s.service = p_service)
-	    AND (coalesce(p_sla, '') = '' OR s.name = p_sla)
-	ORDER BY s.service, s.name
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+	-- sla_report() is called in the select list, not as a lateral FROM
+	-- item: the planner then charges its COST per SLA and shares the SLAs
+	-- out to parallel workers (a lateral function scan is costed as if
+	-- its result were reused).
+	SELECT q.service, q.name, lower(q.r), upper(q.r), q.tz, (q.f).target,
+	    round((q.f).achieved_pct::numeric, 6), round((q.f).counted_s::numeric, 3),
+	    round((q.f).up_s::numeric, 3), round((q.f).down_s::numeric, 3),
+	    round((q.f).unknown_s::numeric, 3), round((q.f).maintenance_s::numeric, 3),
+	    round((q.f).budget_s::numeric, 3), round((q.f).budget_left_s::numeric, 3),
+	    (q.f).incidents, round((q.f).mttr_s::numeric, 3), round((q.f).mtbf_s::numeric, 3),
+	    (q.f).maintenance_policy
+	FROM (SELECT p.service, p.name, p.tz, p.r,
+		sla_report(p.name, lower(p.r), upper(p.r)) AS f
+	    FROM (SELECT s.service, s.name, s.tz, sla_period_parse(s.name, p_period) AS r
+		FROM sla s
+		WHERE (coalesce(p_service, '') = '' OR s.service = p_service)
+		    AND (coalesce(p_sla, '') = '' OR s.name = p_sla)) p) q
+	ORDER BY q.service, q.name
 $$;
 
 -- Durations for people: 3d 04:05:06, 04:05:06.
 CREATE FUNCTION sla_duration(p_s float8) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 	SELECT CASE WHEN p_s IS NULL THEN '-' ELSE
 	    CASE WHEN p_s < 0 THEN '-' ELSE '' END ||
 	    CASE WHEN abs(p_s) >= 86400 THEN floor(abs(p_s) / 86400)::text || 'd ' ELSE '' END ||
