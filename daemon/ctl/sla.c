@@ -96,18 +96,21 @@ report_file(PGconn *conn, const char *dir, const char *base, const char *ext,
 	FILE		*fp;
 	int		 saved, fd;
 
-	if ((fp = fopen(tmp, "w")) == NULL)
-		ctl_die("%s: %s", tmp, strerror(errno));
-	if (strcmp(ext, "json") == 0) {
+	/* The query first: a failure leaves no half-written file behind. */
+	if (strcmp(ext, "json") == 0)
 		res = ctl_run(conn, "SLA report",
 		    "SELECT coalesce(json_agg(q), '[]') FROM sla_reports($1, $2, $3) q", 3,
 		    params);
+	else
+		res = ctl_run(conn, "SLA report", strcmp(ext, "csv") == 0 ?
+		    sla_sql_raw : sla_sql_table, 3, params);
+	if ((fp = fopen(tmp, "w")) == NULL)
+		ctl_die("%s: %s", tmp, strerror(errno));
+	if (strcmp(ext, "json") == 0)
 		fprintf(fp, "%s\n", PQgetvalue(res, 0, 0));
-	} else if (strcmp(ext, "csv") == 0) {
-		res = ctl_run(conn, "SLA report", sla_sql_raw, 3, params);
+	else if (strcmp(ext, "csv") == 0)
 		csv_print(fp, res);
-	} else {
-		res = ctl_run(conn, "SLA report", sla_sql_table, 3, params);
+	else {
 		fflush(stdout);
 		if ((saved = dup(STDOUT_FILENO)) == -1 ||
 		    (fd = fileno(fp)) == -1 || dup2(fd, STDOUT_FILENO) == -1)
