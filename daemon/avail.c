@@ -12,6 +12,8 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "itsmd.h"
 
 /* The time is the observation's, not now() on the server (spooled changes). */
@@ -19,13 +21,26 @@ static const char sql_avail[] =
 	"SELECT itsmd_avail($1, $2, $3, $4, $5::bool, $6::bigint)";
 #define NPARAMS		6
 #define NRECORD		(NPARAMS + 1)	/* the spool record: the mark, then the params */
+#define SETTLE_MS	250		/* retry telling the spool while db.c is busy */
 
 static struct {
 	uint64_t	 key_base;	/* random per run */
 	uint64_t	 key_next;
 	uint64_t	 unsettled;	/* last seq the database took, spool not yet told */
+	struct event	*settle;	/* retries avail_commit while db.c is busy */
 	bool		 closing;
 } av;
+
+static void	avail_commit(uint64_t);
+
+static void
+avail_settle_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	avail_commit(0);
+}
 
 /*
  * Both incident.c and this file append to the one spool, whose file may go
@@ -38,12 +53,23 @@ static struct {
 static void
 avail_commit(uint64_t seq)
 {
+	struct timeval	tv = { 0, SETTLE_MS * 1000 };
+
 	if (seq != 0)
 		av.unsettled = seq;
-	if (av.unsettled != 0 && db_pending() == 0) {
+	if (av.unsettled == 0 || av.closing)
+		return;
+	if (db_pending() == 0) {
 		spool_committed(av.unsettled);
 		av.unsettled = 0;
+		return;
 	}
+	/* Others' statements still run (a replay, a batch): look again soon. */
+	if (av.settle == NULL && itsmd_base != NULL &&
+	    (av.settle = evtimer_new(itsmd_base, avail_settle_tick, NULL)) == NULL)
+		fatalx("avail: cannot create a timer");
+	if (av.settle != NULL && !evtimer_pending(av.settle, NULL))
+		evtimer_add(av.settle, &tv);
 }
 
 void
@@ -121,4 +147,7 @@ void
 avail_shutdown(void)
 {
 	av.closing = true;
+	if (av.settle != NULL)
+		event_free(av.settle);
+	av.settle = NULL;
 }
