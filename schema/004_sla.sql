@@ -451,14 +451,14 @@ BEGIN
 			    AND coalesce(a.ended_at, p_now) > a.started_at
 			GROUP BY 1, 2, 3, 4) y) g;
 	ELSE
-		-- Service hours: per group the row ranges merged, then per class
-		-- (range_agg joins adjacent ranges, so the down pieces are the
-		-- episodes, their starts whole), cut by the hours windows.
+		-- Service hours: the rows that are not up, merged per group and
+		-- then per class (range_agg joins adjacent ranges, so the down
+		-- pieces are the episodes, their starts whole); up is the time
+		-- with data less those.  All cut by the hours windows below.
 		SELECT coalesce(range_agg(g.mr) FILTER (WHERE g.cls = 'd'), '{}'),
-		    coalesce(range_agg(g.mr) FILTER (WHERE g.cls = 'o'), '{}'),
 		    coalesce(range_agg(g.mr) FILTER (WHERE g.cls = 'u'), '{}'),
 		    coalesce(range_agg(g.mr) FILTER (WHERE g.cls = 'm'), '{}')
-		INTO v_down, v_up, v_unk, v_mnt
+		INTO v_down, v_unk, v_mnt
 		FROM (SELECT sla_class(a.state, a.maintenance, v_dc, v_dw, v_du) AS cls,
 			range_agg(tstzrange(a.started_at, least(coalesce(a.ended_at, p_now),
 			    v_to), '[)')) AS mr
@@ -466,7 +466,29 @@ BEGIN
 		    WHERE a.kind = 'service' AND a.subject = v_svc
 			AND a.started_at >= coalesce(v_lo, p_from) AND a.started_at < v_to
 			AND least(coalesce(a.ended_at, p_now), v_to) > a.started_at
+			AND sla_class(a.state, a.maintenance, v_dc, v_dw, v_du) <> 'o'
 		    GROUP BY a.state, a.maintenance) g;
+		-- The time with data: from the first row to the end of the last,
+		-- less the gaps, which only rows without an adjacent predecessor
+		-- (prev_state NULL) open; each gap starts where the row before it
+		-- ends.
+		SELECT CASE WHEN count(*) > 0 THEN tstzmultirange(tstzrange(min(a.started_at),
+		    max(least(coalesce(a.ended_at, p_now), v_to)), '[)')) ELSE '{}' END
+		INTO v_up
+		FROM availability a
+		WHERE a.kind = 'service' AND a.subject = v_svc
+		    AND a.started_at >= coalesce(v_lo, p_from) AND a.started_at < v_to;
+		SELECT v_up - coalesce(range_agg(tstzrange(b.ended_at, a.started_at, '[)')), '{}')
+		INTO v_up
+		FROM availability a
+		CROSS JOIN LATERAL (SELECT b.ended_at FROM availability b
+		    WHERE b.kind = a.kind AND b.subject = a.subject
+			AND b.started_at < a.started_at
+		    ORDER BY b.started_at DESC, b.id DESC LIMIT 1) b
+		WHERE a.kind = 'service' AND a.subject = v_svc
+		    AND a.started_at > coalesce(v_lo, p_from) AND a.started_at < v_to
+		    AND a.prev_state IS NULL AND b.ended_at < a.started_at;
+		v_up := coalesce(v_up, '{}') - v_down - v_unk - v_mnt;
 		-- Incidents: episodes starting in the period that touch its
 		-- service hours (a binary search in v_h each).
 		SELECT count(*) FILTER (WHERE lower(e) >= p_from AND v_h && e) INTO v_n

@@ -152,6 +152,23 @@ tap_check "sla_period_parse(): 2026-W53 exists (28 Dec - 4 Jan), 29 February onl
     test "$(q "SELECT sla_period_parse('a', '2026-W53')::text || ' ' || sla_period_parse('a', '2028-02-29')::text")|$(q "SELECT sla_period_parse('a', '2026-02-29')" | grep -c 'not a date')" = \
     '["2026-12-28 00:00:00+00","2027-01-04 00:00:00+00") ["2028-02-29 00:00:00+00","2028-03-01 00:00:00+00")|1'
 
+# s-e: Mon-Fri 08:00-18:00 UTC and a gap in the data (no row 09:00-10:00),
+# on Monday 5 October (36000 s of service hours): ok 08-09 3600; the gap
+# 3600 is not counted; CRITICAL 10:00-10:30 1800 down (one incident); its
+# WARNING 10:30-11:00 1800 up; ok 11-17 21600; unknown 17-18 3600 (the row
+# runs to 19:00).  up 3600 + 1800 + 21600 = 27000, counted 28800, budget
+# 288, left 288 - 1800 = -1512, MTTR 1800, MTBF 27000, achieved 93.75%.
+q "SELECT itsmd_sla_define('e', 's-e', 99, 'month', 'UTC', 'mon-fri 08:00-18:00', '', 'critical', 'exclude', 2)" >/dev/null
+history s-e <<'EOF2'
+ok       false 2026-10-05T07:00 2026-10-05T09:00
+critical false 2026-10-05T10:00 2026-10-05T10:30
+warning  false 2026-10-05T10:30 2026-10-05T11:00
+ok       false 2026-10-05T11:00 2026-10-05T17:00
+unknown  false 2026-10-05T17:00 2026-10-05T19:00
+EOF2
+expect "a gap in the data is not counted, within service hours" e 2026-10-05 \
+    "28800|27000|1800|3600|0|288|-1512|1|1800|27000|93.75|exclude"
+
 # --------------------------------------------------- C: no data, and now
 # s-c's first row starts 15 October: before it there is no data, so
 # October counts 17 days = 1468800 s, and the current period counts up to
@@ -208,7 +225,7 @@ if printf '%s' "$out" | python3 -c '
 import json, sys
 r = {x["sla"]: x for x in json.load(sys.stdin)}
 a, w = r["a"], r["a-warn"]
-assert len(r) == 5, r.keys()
+assert len(r) == 6, r.keys()
 assert (a["service"], a["down_s"], a["counted_s"], a["budget_left_s"], a["incidents"], a["mttr_s"]) == ("s-a", 12600, 2664000, -9936, 1, 1800), a
 assert (w["down_s"], w["budget_left_s"], w["maintenance_policy"]) == (14400, -11728.8, "up"), w
 assert r["b-hours"]["time_zone"] == "Europe/Berlin" and r["b-hours"]["period_from"] == "2026-09-30T22:00:00+00:00"
@@ -227,8 +244,8 @@ if [ $rc = 1 ] && [[ $out == *'period "2026-13": not a date'* ]]; then
 else tap_fail "a bad period is refused, named" "exit $rc: $out"; fi
 REP=$ENV_DIR/reports
 out=$(CTL sla report --period 2026-10 -o "$REP" 2>&1)
-if [ -s "$REP/sla-2026-10.txt" ] && [ "$(wc -l <"$REP/sla-2026-10.csv")" = 6 ] &&
-    python3 -c 'import json,sys; assert len(json.load(open(sys.argv[1]))) == 5' "$REP/sla-2026-10.json" &&
+if [ -s "$REP/sla-2026-10.txt" ] && [ "$(wc -l <"$REP/sla-2026-10.csv")" = 7 ] &&
+    python3 -c 'import json,sys; assert len(json.load(open(sys.argv[1]))) == 6' "$REP/sla-2026-10.json" &&
     grep -q '^s-c  *c  ' "$REP/sla-2026-10.txt" && grep -q 'excluded' "$REP/sla-2026-10.txt"; then
 	tap_ok "itsmctl sla report -o DIR: text, CSV and JSON for every service"
 else tap_fail "itsmctl sla report -o DIR" "$out; $(ls "$REP" 2>&1)"; fi
