@@ -63,51 +63,45 @@ BEGIN
 	END IF;
 
 	IF p_sev = 'ok' THEN
-		-- Leave a parent's incident, and resolve our own, in one statement.
+		-- Leave a parent's incident, resolve our own and record the key,
+		-- all in one statement.  A resolve carries the highest priority
+		-- the incident had: a receiver's filter that let its open (or an
+		-- escalation) through lets its resolve through too, also when the
+		-- priority fell since and itsmd restarted in between (notify.c's
+		-- memory is per run).
 		WITH d AS (UPDATE incident_cis c SET detached_at = w
 			WHERE c.host = p_host AND c.check_name = p_check AND c.detached_at IS NULL
 			RETURNING c.incident_id),
 		    de AS (INSERT INTO incident_events (incident_id, at, kind, new_value, text,
 			change_key)
 			SELECT d.incident_id, w, 'ci-detached', ci, txt, p_key FROM d),
-		    o AS (SELECT i.id, i.severity, i.flapping, i.priority FROM incidents i
+		    o AS (SELECT i.id, i.severity, i.flapping, least(i.priority,
+			    (SELECT min(least(substr(e.old_value, 2)::int, substr(e.new_value, 2)::int))
+			    FROM incident_events e WHERE e.incident_id = i.id AND e.kind = 'priority'))
+			    AS peak
+			FROM incidents i
 			WHERE i.host = p_host AND i.check_name = p_check AND i.resolved_at IS NULL
-			FOR UPDATE),
+			FOR UPDATE OF i),
 		    u AS (UPDATE incidents i SET resolved_at = GREATEST(w, i.opened_at),
 			status = 'resolved', resolution = p_summary, flapping = p_flapping
 			FROM o WHERE i.id = o.id
-			RETURNING o.id, o.severity, o.flapping, o.priority),
+			RETURNING o.id, o.severity, o.flapping, o.peak),
 		    ue AS (INSERT INTO incident_events (incident_id, at, kind, old_value, new_value,
 			text, change_key)
 			SELECT u.id, w, 'flapping', 'true', 'false', 'flapping stopped', p_key
 			    FROM u WHERE u.flapping AND NOT p_flapping
 			UNION ALL
-			SELECT u.id, w, 'resolved', u.severity, 'ok', txt, p_key FROM u)
-		SELECT (SELECT u.id FROM u), (SELECT u.priority FROM u),
-		    (SELECT min(d.incident_id) FROM d)
-		    INTO incident_id, priority, par;
-		-- A resolve carries the highest priority the incident had: a
-		-- receiver's filter that let its open (or an escalation) through
-		-- lets its resolve through too, also when it fell since and
-		-- itsmd restarted in between (notify.c's memory is per run).
-		IF incident_id IS NOT NULL THEN
-			SELECT least(priority, min(least(substr(e.old_value, 2)::int,
-			    substr(e.new_value, 2)::int))) INTO priority
-			    FROM incident_events e
-			    WHERE e.incident_id = itsmd_change.incident_id AND e.kind = 'priority';
-		END IF;
-		IF incident_id IS NULL THEN
-			incident_id := par;
-			action := 'none';
-		ELSE
-			action := 'resolved';
+			SELECT u.id, w, 'resolved', u.severity, 'ok', txt, p_key FROM u),
+		    r AS (SELECT coalesce((SELECT u.id FROM u), (SELECT min(d.incident_id) FROM d))
+			    AS id, (SELECT u.peak FROM u) AS peak,
+			    CASE WHEN EXISTS (SELECT 1 FROM u) THEN 'resolved' ELSE 'none' END AS act),
+		    k AS (INSERT INTO incident_changes (change_key, host, check_name, severity, at,
+			incident_id, action, applied_at)
+			SELECT p_key, p_host, p_check, p_sev, w, r.id, r.act, clock_timestamp()
+			FROM r WHERE p_key IS NOT NULL)
+		SELECT r.id, r.peak, r.act INTO incident_id, priority, action FROM r;
+		IF action = 'resolved' THEN
 			notify := 'resolve';
-		END IF;
-		IF p_key IS NOT NULL THEN
-			INSERT INTO incident_changes (change_key, host, check_name, severity, at,
-			    incident_id, action, applied_at)
-				VALUES (p_key, p_host, p_check, p_sev, w, incident_id, action,
-				clock_timestamp());
 		END IF;
 		RETURN;
 	END IF;

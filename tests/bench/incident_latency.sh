@@ -94,10 +94,14 @@ PY
 fi
 
 # ----------------------------------------------------------- throughput
-q "TRUNCATE incidents, incident_events, incident_changes, incident_cis, problems CASCADE"
-SPOOLDIR=$ENV_DIR/rrd/.itsmd-spool
-mkdir -p "$SPOOLDIR"
-python3 - "$SPOOLDIR/incidents.spool" "$NTHRU" <<'PY'
+# thru DB LABEL: the replay into database DB (itsmd's own migrations).
+thru() {
+	local db=$1 label=$2 T0 T1 BPID PGCPU ITCPU N
+	PGDATABASE=$db q "TRUNCATE incidents, incident_events, incident_changes, incident_cis, problems CASCADE"
+	rm -rf "$ENV_DIR/rrd/agent/tick"
+	SPOOLDIR=$ENV_DIR/rrd/.itsmd-spool
+	mkdir -p "$SPOOLDIR"
+	python3 - "$SPOOLDIR/incidents.spool" "$NTHRU" <<'PY'
 import struct, sys, time, zlib
 path, n = sys.argv[1], int(sys.argv[2])
 checks = n // 10
@@ -117,42 +121,56 @@ with open(path, "wb") as f:
                 body += struct.pack("<I", len(b)) + b
         f.write(struct.pack("<III", 0x31505349, len(body), zlib.crc32(body)) + body)
 PY
-chown -R itsmd: "$SPOOLDIR"
-cat >"$ENV_DIR/one.conf" <<CONF
-database "dbname=itsmd host=$PGHOST port=$PGPORT user=postgres"
-rrd-dir "$ENV_DIR/rrd"
-log-level warning
-host "agent" {
-    address 127.0.0.1
-    snmp-port $SNMP_PORT
-    community "public"
-    probe "tick" snmp { oid value .1.3.6.1.4.1.99999.1; interval 1s }
+	chown -R itsmd: "$ENV_DIR/rrd"
+	cat >"$ENV_DIR/one.conf" <<-CONF
+	database "dbname=$db host=$PGHOST port=$PGPORT user=postgres"
+	rrd-dir "$ENV_DIR/rrd"
+	log-level warning
+	host "agent" {
+	    address 127.0.0.1
+	    snmp-port $SNMP_PORT
+	    community "public"
+	    probe "tick" snmp { oid value .1.3.6.1.4.1.99999.1; interval 1s }
+	}
+	CONF
+	done_n() { [ "$(PGDATABASE=$db q "SELECT count(*) FROM incident_changes")" -ge "$NTHRU" ]; }
+	T0=${EPOCHREALTIME/./}
+	ITSMD_LOG=$ENV_DIR/thru-$db.log itsmd_start "$ENV_DIR/one.conf"
+	if ! wait_until 180 done_n; then
+		echo "replay did not finish: $(PGDATABASE=$db q "SELECT count(*) FROM incident_changes") of $NTHRU"
+		tail -n 5 "$ENV_DIR/thru-$db.log"
+	fi
+	T1=${EPOCHREALTIME/./}
+	# CPU of PostgreSQL's backend serving itsmd (nearly all of it the
+	# replay) and of itsmd: what the machine's other load inflates least.
+	BPID=$(q "SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend'
+		AND datname = '$db' AND pid <> pg_backend_pid() ORDER BY backend_start LIMIT 1")
+	PGCPU=$(cpu_ms "$BPID" 2>/dev/null || echo 0)
+	ITCPU=$(cpu_ms "$ITSMD_PID" 2>/dev/null || echo 0)
+	sleep 2
+	itsmd_stop 15 >/dev/null
+	N=$(PGDATABASE=$db q "SELECT count(*) FROM incident_changes")
+	echo "--- $label"
+	awk -v n="$N" -v us=$((T1 - T0)) 'BEGIN { printf "spool replay: %d changes in %.2f s = %.0f changes/s (start-up included)\n", n, us / 1e6, n / (us / 1e6) }'
+	PGDATABASE=$db q "SELECT 'applied span (first to last commit in PostgreSQL): ' || round(extract(epoch FROM max(pg_xact_commit_timestamp(xmin)) - min(pg_xact_commit_timestamp(xmin)))::numeric, 2) || ' s' FROM incident_changes"
+	awk -v n="$N" -v pg="$PGCPU" -v it="$ITCPU" 'BEGIN { if (pg > 0) printf "CPU per change: PostgreSQL backend %.0f us (%.0f changes per backend CPU-second), itsmd %.0f us\n", pg * 1000 / n, n * 1000 / pg, it * 1000 / n }'
+	echo "events written: $(PGDATABASE=$db q "SELECT count(*) FROM incident_events"); open incidents: $(PGDATABASE=$db q "SELECT count(*) FROM incidents WHERE resolved_at IS NULL")"
+	RRD=$ENV_DIR/rrd/agent/tick/value.rrd
+	if [ -f "$RRD" ]; then
+		rrdtool fetch "$RRD" AVERAGE -s $((T0 / 1000000 - 1)) -e $((T1 / 1000000)) -r 1 2>/dev/null |
+		    awk -v s=$(((T1 - T0) / 1000000)) '$1 ~ /:$/ && $2 !~ /nan/ { n++ } END { printf "probe samples stored during the replay: %d in %d s (one a second: the loop was not blocked)\n", n, s }'
+	fi
 }
-CONF
-done_n() { [ "$(q "SELECT count(*) FROM incident_changes")" -ge "$NTHRU" ]; }
-T0=${EPOCHREALTIME/./}
-ITSMD_LOG=$ENV_DIR/thru.log itsmd_start "$ENV_DIR/one.conf"
-if ! wait_until 120 done_n; then
-	echo "replay did not finish: $(q "SELECT count(*) FROM incident_changes") of $NTHRU"
-	tail -n 5 "$ENV_DIR/thru.log"
-fi
-T1=${EPOCHREALTIME/./}
-# CPU of PostgreSQL's backend serving itsmd (nearly all of it the replay) and
-# of itsmd: what the machine's other load cannot inflate much.
-BPID=$(q "SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend'
-	AND pid <> pg_backend_pid() ORDER BY backend_start LIMIT 1")
 cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%d", ($14 + $15) * 1000 / hz }' "/proc/$1/stat"; }
-PGCPU=$(cpu_ms "$BPID" 2>/dev/null || echo 0)
-ITCPU=$(cpu_ms "$ITSMD_PID" 2>/dev/null || echo 0)
-sleep 2
-itsmd_stop 15 >/dev/null
-N=$(q "SELECT count(*) FROM incident_changes")
-awk -v n="$N" -v us=$((T1 - T0)) 'BEGIN { printf "spool replay: %d changes in %.2f s = %.0f changes/s (start-up included)\n", n, us / 1e6, n / (us / 1e6) }'
-q "SELECT 'applied span (first to last commit in PostgreSQL): ' || round(extract(epoch FROM max(applied_at) - min(applied_at))::numeric, 2) || ' s' FROM incident_changes"
-awk -v n="$N" -v pg="$PGCPU" -v it="$ITCPU" 'BEGIN { if (pg > 0) printf "CPU per change: PostgreSQL backend %.0f us (%.0f changes per backend CPU-second), itsmd %.0f us\n", pg * 1000 / n, n * 1000 / pg, it * 1000 / n }'
-echo "events written: $(q "SELECT count(*) FROM incident_events"); open incidents: $(q "SELECT count(*) FROM incidents WHERE resolved_at IS NULL")"
-RRD=$ENV_DIR/rrd/agent/tick/value.rrd
-if [ -f "$RRD" ]; then
-	rrdtool fetch "$RRD" AVERAGE -s $((T0 / 1000000 - 1)) -e $((T1 / 1000000)) -r 1 2>/dev/null |
-	    awk -v s=$(((T1 - T0) / 1000000)) '$1 ~ /:$/ && $2 !~ /nan/ { n++ } END { printf "probe samples stored during the replay: %d in %d s (one a second: the loop was not blocked)\n", n, s }'
+
+thru itsmd "itsmd_change() of schema 005 (the current one)"
+# The same replay into a database without 005: 002's itsmd_change(), in the
+# same run on the same loaded machine, for the ratio.
+if [ "${COMPARE:-1}" != 0 ]; then
+	mkdir -p "$ENV_DIR/schema-002"
+	for f in "${ITSMD_SCHEMADIR:-$ENV_ROOT/schema}"/*.sql; do
+		case $(basename "$f") in 005_*) ;; *) cp "$f" "$ENV_DIR/schema-002/" ;; esac
+	done
+	createdb itsmd_002 && ITSMD_SCHEMADIR=$ENV_DIR/schema-002 "$BUILD/itsmctl" \
+	    -d "dbname=itsmd_002" db migrate >/dev/null && thru itsmd_002 "itsmd_change() of schema 002 (before)"
 fi
