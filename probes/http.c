@@ -119,6 +119,9 @@ struct http_state {
 	const struct probe_def	*setup_def;
 	char			*setup_fp;
 	uint64_t		 waited_ms;	/* this run's wait for a slot */
+	uint64_t		 started_ms;	/* mono: the scheduler started the run */
+	bool			 https;		/* the def's, kept here: at 15,000 checks
+					   the def is a cache miss away */
 	/* the origin this check's runs go to; queued: waiting for a slot */
 	struct http_origin	*origin;
 	bool			 queued;
@@ -1487,6 +1490,7 @@ http_setup(struct http_state *st, const struct probe_def *def)
 	SET(CURLOPT_SSL_VERIFYHOST, hd->verify_tls ? 2L : 0L);
 	SET(CURLOPT_CAINFO, hd->ca_file);	/* NULL: the system's default */
 	SET(CURLOPT_CERTINFO, hd->https ? 1L : 0L);
+	st->https = hd->https;
 	SET(CURLOPT_HTTPGET, 1L);		/* resets POST state from nothing */
 	if (hd->head)
 		SET(CURLOPT_NOBODY, 1L);
@@ -1681,6 +1685,7 @@ http_start(struct check *c)
 		http_set_maxconnects();
 	}
 	st->check = c;
+	st->started_ms = c->result.started_mono_ms;
 	st->waited_ms = 0;
 	st->received = 0;
 	st->overflow = false;
@@ -1738,15 +1743,13 @@ http_start(struct check *c)
 static void
 http_launch(struct http_state *st, uint64_t now)
 {
-	struct check		*c = st->check;
-	const struct http_def	*hd = c->def->priv;
 	CURLcode		 rc = CURLE_OK;
 	CURLMcode		 mc;
 
-	st->waited_ms = now > c->result.started_mono_ms ? now - c->result.started_mono_ms : 0;
+	st->waited_ms = now > st->started_ms ? now - st->started_ms : 0;
 	/* The certificate is only seen in a handshake: with no date yet, or an
 	 * old one, this run takes a new connection rather than a pooled one. */
-	if (rc == CURLE_OK && hd->https)
+	if (rc == CURLE_OK && st->https)
 		rc = curl_easy_setopt(st->easy, CURLOPT_FRESH_CONNECT, !st->have_cert ||
 		    mono_ms() - st->cert_mono_ms > HTTP_CERT_RECHECK_MS ? 1L : 0L);
 	if (rc != CURLE_OK) {
