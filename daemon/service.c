@@ -52,7 +52,7 @@ static struct {
 	struct svc_rt		*s;
 	size_t			 ns;
 	void			*journal;	/* tsearch tree of struct journaled */
-	char			**subjects;	/* "kind\tname" journaled by the running conf */
+	char			**subjects;	/* "kind\tname" of every service and host */
 	size_t			  nsubjects;
 } sv;
 
@@ -63,7 +63,7 @@ journaled_cmp(const void *a, const void *b)
 }
 
 /* Journal a subject's state unless it is what the journal already has. */
-static void
+static bool
 journal(const char *kind, const char *subject, enum severity st, bool maint, uint64_t when)
 {
 	struct journaled	 probe, *j, **slot;
@@ -79,11 +79,12 @@ journal(const char *kind, const char *subject, enum severity st, bool maint, uin
 	} else {
 		free(probe.key);
 		if (j->state == st && j->maint == maint)
-			return;
+			return false;
 	}
 	j->state = st;
 	j->maint = maint;
 	avail_record(kind, subject, st, maint, when);
+	return true;
 }
 
 /*
@@ -233,13 +234,13 @@ svc_set(size_t i, enum severity st, bool maint, uint64_t when, int depth)
 
 	if (r->decided && r->state == st && r->maint == maint)
 		return;
-	if (!r->decided || r->state != st)
-		log_info("service %s: %s (rule %s%s)", r->def->name, severity_name(st),
-		    rule_text(r->def, rb, sizeof(rb)), maint ? "; in maintenance" : "");
 	r->decided = true;
 	r->state = st;
 	r->maint = maint;
-	journal("service", r->def->name, st, maint, when);
+	/* after a reload the journal knows it already: no new line then */
+	if (journal("service", r->def->name, st, maint, when))
+		log_info("service %s: %s (rule %s%s)", r->def->name, severity_name(st),
+		    rule_text(r->def, rb, sizeof(rb)), maint ? "; in maintenance" : "");
 	/* Loops are conf errors, so this ends; depth guards a mistake there. */
 	for (size_t k = 0; k < r->ndependants && depth < 64; k++)
 		svc_derive(r->dependants[k], when, depth + 1);
