@@ -260,11 +260,54 @@ test_metrics(void)
 	}
 }
 
+/* The global `http-max-per-origin`: what it accepts, and its errors. */
+static void
+test_max_per_origin(void)
+{
+	static const struct {
+		const char	*text;
+		const char	*error;		/* NULL: accepted */
+	} t[] = {
+		{ "http-max-per-origin 1\n", NULL },
+		{ "http-max-per-origin 64\n", NULL },
+		{ "http-max-per-origin 100000\n", NULL },
+		{ "http-max-per-origin 0\n", "t.conf:1:21: bad http-max-per-origin '0': "
+		    "must be a whole number from 1 to 100000" },
+		{ "http-max-per-origin 100001\n", "bad http-max-per-origin '100001'" },
+		{ "http-max-per-origin -1\n", "bad http-max-per-origin '-1'" },
+		{ "http-max-per-origin 8x\n", "bad http-max-per-origin '8x'" },
+	};
+	char	name[96];
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct conf_err		 err = { 0 };
+		struct conf_tree	*tree;
+		struct config		*cfg = NULL;
+		char			*out;
+
+		unit_capture_start();
+		if ((tree = conf_parse_string("t.conf", t[i].text, &err)) != NULL)
+			cfg = conf_build(tree, &err);
+		out = unit_capture_end();
+		snprintf(name, sizeof(name), "conf: %.*s", (int)strcspn(t[i].text, "\n"),
+		    t[i].text);
+		if (t[i].error == NULL)
+			UNIT_CHECK(cfg != NULL && err.count == 0, name, "rejected: %s", out);
+		else
+			UNIT_CHECK(cfg == NULL && strstr(out, t[i].error) != NULL, name,
+			    "want '%s', got '%s'", t[i].error, out);
+		if (cfg != NULL)
+			conf_free(cfg);
+	}
+	http_max_per_origin(0);
+}
+
 int
 main(void)
 {
 	test_expect_parse();
 	test_parse_finish();
 	test_metrics();
+	test_max_per_origin();
 	return UNIT_DONE();
 }
