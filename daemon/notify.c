@@ -354,9 +354,17 @@ notify_incident(const struct notify_msg *m)
 
 /* --------------------------------------------- operators, via itsmctl */
 static const char sql_last[] = "SELECT coalesce(max(id), 0) FROM incident_events";
+/*
+ * The highest priority the incident had, as itsmd_change() gives for a
+ * resolve: after a restart (the sets of sent opens are gone) a receiver
+ * that got the open still gets the operator's ack and resolve.
+ */
 static const char sql_ops[] =
 	"SELECT e.id, e.kind, e.incident_id, e.who, e.text, i.host, i.check_name, i.severity,"
-	" coalesce(i.priority, 0), (extract(epoch FROM e.at) * 1000)::bigint, i.summary"
+	" coalesce(least(i.priority, (SELECT min(least(substr(p.old_value, 2)::int,"
+	"  substr(p.new_value, 2)::int)) FROM incident_events p"
+	"  WHERE p.incident_id = i.id AND p.kind = 'priority')), 0),"
+	" (extract(epoch FROM e.at) * 1000)::bigint, i.summary"
 	" FROM incident_events e JOIN incidents i ON i.id = e.incident_id"
 	" WHERE e.id > $1::bigint AND e.who <> 'itsmd'"
 	" AND e.kind IN ('acknowledged', 'resolved') ORDER BY e.id LIMIT 500";

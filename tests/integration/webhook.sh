@@ -33,7 +33,7 @@ P2=$(free_port tcp); rx_start flaky "$P2"
 P3=$(free_port tcp); rx_start picky "$P3"
 P4=$(free_port tcp); rx_start p2 "$P4"
 P5=$(free_port tcp); rx_start cat "$P5"
-for i in 2 3 4 5; do snmp_set "$ENV_DIR" $i gauge 10; done
+for i in 2 3 4 5 6; do snmp_set "$ENV_DIR" $i gauge 10; done
 NOW=$(date +%s)
 touch "$ENV_DIR/flaky.fail"
 
@@ -48,7 +48,7 @@ receiver "p2" { url "http://127.0.0.1:$P4/hook"; min-priority 2; events open res
 receiver "cat" { url "http://127.0.0.1:$P5/hook"; checks "v"; events open }
 maintenance "works" { hosts "maint"; once "@$((NOW - 60))" "@$((NOW + 3600))" }
 EOF2
-for h in drop:2 router:3 child:4 maint:5; do
+for h in drop:2 router:3 child:4 maint:5 hand:6; do
 	cat >>"$CONF" <<EOF2
 host "${h%%:*}" {
     address 127.0.0.1
@@ -150,6 +150,7 @@ fi
 
 # --- a P2 incident, a router with an attached child, a check in maintenance
 snmp_set "$ENV_DIR" 2 gauge 95
+snmp_set "$ENV_DIR" 6 gauge 95
 snmp_set "$ENV_DIR" 3 gauge 95
 snmp_set "$ENV_DIR" 4 gauge 95
 snmp_set "$ENV_DIR" 5 gauge 95
@@ -162,8 +163,10 @@ tap_check "the attached child notifies no one" silent_on child
 tap_check "the check in maintenance notifies no one" silent_on maint
 tap_check "and opened no incident" test "$(q "SELECT count(*) FROM incidents WHERE host = 'maint'")" = 0
 snmp_set "$ENV_DIR" 2 gauge 60
-prio3() { [ "$(q "SELECT priority FROM incidents WHERE host = 'drop' AND resolved_at IS NULL")" = 3 ]; }
-tap_check "warning: the incident falls to P3" wait_until 10 prio3
+snmp_set "$ENV_DIR" 6 gauge 60
+prio3() { [ "$(q "SELECT string_agg(priority::text, ',') FROM incidents WHERE host IN ('drop', 'hand')
+    AND resolved_at IS NULL")" = 3,3 ]; }
+tap_check "warning: the incidents fall to P3" wait_until 10 prio3
 itsmd_stop 15
 tap_check "SIGTERM exits 0" test $? = 0
 itsmd_start "$CONF"
@@ -172,12 +175,17 @@ sleep 2
 for i in 2 3 4 5; do snmp_set "$ENV_DIR" $i gauge 10; done
 tap_check "after a restart, a P3 resolve still follows the P2 open that was sent" \
     wait_until 10 host_events_are p2 drop "open resolve"
+HID=$(q "SELECT id FROM incidents WHERE host = 'hand' AND resolved_at IS NULL")
+"$BUILD/itsmctl" -d "dbname=itsmd host=$PGHOST port=$PGPORT user=postgres" \
+    incident resolve "${HID:-0}" -u dave "replaced" >/dev/null
+tap_check "... and so does a resolve by hand (itsmctl)" \
+    wait_until 10 host_events_are p2 hand "open resolve"
 tap_check "the router's resolve is told" wait_until 10 host_events_are good router "open resolve"
 tap_check "picky (min-priority 1) got nothing at all" test ! -s "$ENV_DIR/picky.jsonl"
 tap_check "the child and the maintenance check never notified anyone" \
     eval "silent_on child && silent_on maint"
-tap_check "a receiver for checks \"v\" got the opens of drop/v and router/v, nothing of load" \
-    test "$(events cat)" = "open open"
+tap_check "a receiver for checks \"v\" got the opens of drop, hand and router, nothing of load" \
+    test "$(events cat)" = "open open open"
 itsmd_stop 15
 tap_check "SIGTERM exits 0" test $? = 0
 tap_done
