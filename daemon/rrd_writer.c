@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -923,8 +924,15 @@ rrdw_main(void *arg)
 {
 	bool		ok = true, stop;
 	uint64_t	last = 0;
+	int		nice;
 
 	(void)arg;
+	/* Below the loop thread: on a busy machine the loop's timers come
+	 * first, the RRD files can wait a little (nice is per thread). */
+	errno = 0;
+	nice = getpriority(PRIO_PROCESS, (id_t)gettid());
+	if (errno == 0)
+		setpriority(PRIO_PROCESS, (id_t)gettid(), nice + 5 > 19 ? 19 : nice + 5);
 	pthread_mutex_lock(&W.mu);
 	for (;;) {
 		if (ok) {

@@ -46,7 +46,6 @@ cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I"$ENV_ROOT/include" \
     $(pkg-config --libs libevent netsnmp libcurl librrd libpq libsystemd) -levent_pthreads -lpthread -lm ||
 	{ echo "rrd.sh: cannot build the driver (run make first)" >&2; exit 1; }
 
-CPORT=$(free_port udp)
 DIR=$ENV_DIR/rrd		# rrdcached (-B) takes only files under its base dir
 # The driver runs as itsmd: rrdcached does, and the files it makes must be its.
 bench() { runuser -u itsmd -- "$ENV_DIR/rrd_bench" "$@" 2>>"$ENV_DIR/bench.log"; }
@@ -56,6 +55,7 @@ stop_pid() { kill -TERM "$1" 2>/dev/null; env_wait_gone 120 "$1" || kill -KILL "
 # collectd_start WRITER: rrdtool, rrdcached or none; sets CPID.
 collectd_start() {
 	local conf=$ENV_DIR/collectd.conf
+	CPORT=$(free_port udp)		# now: tests running meanwhile take ports too
 	{
 		echo 'Hostname "bench"'
 		echo 'FQDNLookup false'
