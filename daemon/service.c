@@ -282,7 +282,9 @@ svc_derive(size_t i, uint64_t when, int depth)
 	for (size_t k = 0; k < d->ndepends; k++) {
 		const struct svc_rt *dep = &sv.s[d->depends[k]];
 
-		if (dep->decided && dep->state == SEV_CRITICAL) {
+		if (!dep->decided)
+			alt = SEV_CRITICAL;	/* it may yet be down: wait for it */
+		else if (dep->state == SEV_CRITICAL) {
 			res = alt = SEV_CRITICAL;
 			maint = maint || dep->maint;
 		}

@@ -271,8 +271,16 @@ test_derive(void)
 	    "log: %s", log);
 
 	unit_capture_start();
-	set_state(db, SEV_OK, false);
 	set_state(w1, SEV_OK, false);
+	set_state(w2, SEV_OK, false);
+	log = unit_capture_end();
+	UNIT_CHECK(strstr(log, "service") == NULL, "members up but a dependency undecided: "
+	    "wait", "log: %s", log);
+	unit_capture_start();
+	set_state(w2, SEV_UNKNOWN, false);
+	w2->inst[0]->st.nhist = 0;	/* as if web2 had not run yet */
+	service_check_done(w2);
+	set_state(db, SEV_OK, false);
 	log = unit_capture_end();
 	UNIT_CHECK(strstr(log, "service db: ok") != NULL && strstr(log, "service shop") ==
 	    NULL, "db decided; shop waits for web2 (undecided)", "log: %s", log);
