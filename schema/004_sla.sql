@@ -9,9 +9,10 @@
 -- overlap and at most one is open (ended_at NULL); itsmd_avail keeps both.
 CREATE TABLE availability (
 	id		bigserial PRIMARY KEY,
-	kind		text NOT NULL CHECK (kind IN ('service', 'host')),
-	subject		text NOT NULL,
-	state		text NOT NULL
+	-- "C": plain byte comparisons on every index entry a report reads.
+	kind		text COLLATE "C" NOT NULL CHECK (kind IN ('service', 'host')),
+	subject		text COLLATE "C" NOT NULL,
+	state		text COLLATE "C" NOT NULL
 			CHECK (state IN ('ok', 'warning', 'critical', 'unknown')),
 	maintenance	bool NOT NULL DEFAULT false,
 	started_at	timestamptz NOT NULL,
@@ -21,7 +22,7 @@ CREATE TABLE availability (
 	-- one starts (empty ones skipped), else NULL: set on insert by
 	-- availability_prev(), so reports find where a down episode starts
 	-- without comparing neighbouring rows.
-	prev_state	text NULL,
+	prev_state	text COLLATE "C" NULL,
 	prev_maintenance bool NULL
 );
 -- Reports read a subject's rows by start time: the rows starting in the
