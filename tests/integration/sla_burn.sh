@@ -91,8 +91,8 @@ tap_check "sla-risk is a warning, P2 for impact 1" \
 tap_check "its summary gives the burn rates" \
 	log_has "shop/sla-risk\[shop-burn\] warning: SLA shop-burn at risk: error budget burning [0-9.]+x over 30 s and [0-9.]+x over 10 s \(rule 5x\)"
 
-# 15 s of the pattern in all (3 failures), most of the long window
-sleep $(( T0 + 15 - $(now_s) > 0 ? T0 + 15 - $(now_s) : 0 ))
+# 12 s of the pattern in all (3 failures), most of the long window
+sleep $(( T0 + 12 - $(now_s) > 0 ? T0 + 12 - $(now_s) : 0 ))
 kill "$PATTERN"
 wait "$PATTERN" 2>/dev/null
 http_set "$ENV_DIR" status 200
@@ -131,7 +131,7 @@ LEFT=$(q "SELECT r.down_s >= (1 - r.target / 100) * (r.counted_s + sla_seconds(
 tap_check "PostgreSQL's figures agree the budget is gone" test "$LEFT" = t
 http_set "$ENV_DIR" status 200
 wait_until 5 log_has "service shop: ok"
-sleep 2
+sleep 1.5	# a few evaluations after the recovery
 tap_check "recovery does not refill the budget: the breach stays open" \
 	is_open "sla-breach[shop-day]"
 tap_check "one sla-breach incident, not a stream" \

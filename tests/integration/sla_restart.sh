@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # sla_restart.sh: availability intervals survive a crash and a database
-# outage.  A service's only member goes down; itsmd is SIGKILLed in the
-# middle of that outage and restarted; later PostgreSQL is stopped while the
-# member recovers and fails again, and itsmd is SIGKILLed once more before
-# PostgreSQL returns.  Then, per subject (the service and the host), the
-# journal holds every change exactly once: the intervals follow each other
-# with no gap and no overlap, one is open, and each outage's length is what
-# the test saw.
+# outage.  A service's only member goes down and itsmd is SIGKILLed in the
+# middle of that outage and restarted; in a second outage PostgreSQL stops,
+# the member recovers and fails again while it is down, and itsmd is
+# SIGKILLed once more before PostgreSQL returns.  Then, per subject (the
+# service and the host), the journal holds every change exactly once: the
+# intervals follow each other with no gap and no overlap, one is open, and
+# each outage's length is what the test saw.
 set -u
 . "$(dirname "$0")/../env/lib.sh"
 env_init
@@ -45,7 +45,8 @@ pg_ctl_as() { runuser -u postgres -- "$PGBIN/pg_ctl" -D "$ENV_DIR/pg" -l "$ENV_D
 states() { q "SELECT string_agg(state, ' ' ORDER BY started_at, id) FROM availability
 	WHERE kind = '$1' AND subject = '$2'"; }
 states_are() { [ "$(states "$1" "$2")" = "$3" ]; }
-log_twice() { [ "$(grep -cE -- "$1" "$ITSMD_LOG")" -ge 2 ]; }
+# log_count PATTERN N: the log (of every run so far) has N such lines or more
+log_count() { [ "$(grep -cE -- "$1" "$ITSMD_LOG")" -ge "$2" ]; }
 spool_empty() { [ -f "$SPOOL" ] && [ ! -s "$SPOOL" ]; }
 now_ms() { local t=${EPOCHREALTIME/./}; echo "${t:0:13}"; }
 crash() {
@@ -66,39 +67,50 @@ D1=$(now_ms)
 wait_until 5 states_are service shop "ok critical"
 sleep 1
 crash
-wait_until 10 log_twice "service shop: critical"
-sleep 2
+wait_until 10 log_count "service shop: critical" 2	# the new run sees it too
+sleep 1
 http_set "$ENV_DIR" status 200
 U1=$(now_ms)
 wait_until 5 states_are service shop "ok critical ok"
-sleep 1
 
-# outage 2 and the recovery after it, while PostgreSQL is down, with a crash
-pg_ctl_as stop -m fast
-wait_until 5 log_has "postgres: connection lost"
+# outage 2: PostgreSQL stops in the middle of it; it ends and outage 3
+# begins while PostgreSQL is down; a crash in the middle of outage 3
 http_set "$ENV_DIR" status 500
 D2=$(now_ms)
-sleep 2
+wait_until 5 states_are service shop "ok critical ok critical"
+sleep 1
+pg_ctl_as stop -m fast
+wait_until 5 log_has "postgres: connection lost"
+http_set "$ENV_DIR" status 200
+U2=$(now_ms)
+wait_until 5 log_count "service shop: ok" 3
+sleep 1
+http_set "$ENV_DIR" status 500
+D3=$(now_ms)
+wait_until 5 log_count "service shop: critical" 4
+sleep 1
 if wait_until 5 test -s "$SPOOL"; then tap_ok "changes are spooled while PostgreSQL is down"
 else tap_fail "changes are spooled while PostgreSQL is down" "no $SPOOL or empty"; fi
 crash
 if wait_until 5 log_has "replaying [0-9]* changes"; then tap_ok "the restarted daemon replays its spool"
 else tap_fail "the restarted daemon replays its spool" "no 'replaying' line"; fi
-sleep 2
+wait_until 10 log_count "service shop: critical" 5
+sleep 1
 http_set "$ENV_DIR" status 200
-U2=$(now_ms)
-sleep 2
+U3=$(now_ms)
+wait_until 5 log_count "service shop: ok" 4
 tap_check "SLA evaluation waits for PostgreSQL, and says so" \
 	log_has "sla: PostgreSQL is unreachable; SLA evaluation waits for it"
 pg_ctl_as start
 ENV_PGPID=$(head -n 1 "$ENV_DIR/pg/postmaster.pid")
-wait_until 20 states_are service shop "ok critical ok critical ok"
+ALL="ok critical ok critical ok critical ok"
+wait_until 20 states_are service shop "$ALL"
 wait_until 10 spool_empty
 
 for subj in "service shop" "host web1"; do
 	set -- $subj
 	tap_check "$1 $2: each change once, in order" \
-		test "$(states "$1" "$2")" = "ok critical ok critical ok"
+		test "$(states "$1" "$2")" = "$ALL"
 	tap_check "$1 $2: one open interval, the last" test "$(q "SELECT count(*) FILTER
 		(WHERE ended_at IS NULL) || ' ' || (array_agg(ended_at IS NULL
 		ORDER BY started_at DESC, id DESC))[1] FROM availability
@@ -113,13 +125,14 @@ for subj in "service shop" "host web1"; do
 		' ' ORDER BY started_at) FROM availability
 		WHERE kind = '$1' AND subject = '$2' AND state = 'critical'")
 	set -- $GOT
-	W1=$((U1 - D1)) W2=$((U2 - D2))
-	if [ $# = 2 ] && [ $(( $1 - W1 )) -gt -2000 ] && [ $(( $1 - W1 )) -lt 2000 ] &&
-	    [ $(( $2 - W2 )) -gt -2000 ] && [ $(( $2 - W2 )) -lt 2000 ]; then
+	W1=$((U1 - D1)) W2=$((U2 - D2)) W3=$((U3 - D3))
+	if [ $# = 3 ] && [ $(( $1 - W1 )) -gt -2000 ] && [ $(( $1 - W1 )) -lt 2000 ] &&
+	    [ $(( $2 - W2 )) -gt -2000 ] && [ $(( $2 - W2 )) -lt 2000 ] &&
+	    [ $(( $3 - W3 )) -gt -2000 ] && [ $(( $3 - W3 )) -lt 2000 ]; then
 		tap_ok "$subj: outages counted once, at their true length"
 	else
 		tap_fail "$subj: outages counted once, at their true length" \
-		    "got '$GOT' ms, the test made $W1 and $W2 ms"
+		    "got '$GOT' ms, the test made $W1, $W2 and $W3 ms"
 	fi
 done
 tap_check "the spool is truncated once PostgreSQL has everything" spool_empty
