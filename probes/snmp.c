@@ -30,7 +30,7 @@
 #include "snmp_int.h"
 
 #define SNMP_MAX_VARBINDS	32	/* per GET PDU; agents choke on more (tooBig) */
-#define SNMP_INFLIGHT		4	/* PDUs out at once per agent (snmp-max-inflight) */
+#define SNMP_INFLIGHT		8	/* PDUs out at once per agent (snmp-max-inflight) */
 #define SNMP_AGENT_BUCKETS	1024
 #define SNMP_MAX_REP		25	/* GETBULK repetitions per walk step */
 #define SNMP_MAX_ROWS		100000	/* a table longer than this is an agent bug */
@@ -132,7 +132,7 @@ struct snmp_state {
 	enum snmp_phase		 phase;
 	void			*sess;		/* snmp_sess_open() handle, or NULL */
 	int			 fd;
-	struct event		*rev;		/* EV_READ|EV_PERSIST on fd, added while waiting */
+	struct event		*rev;		/* EV_READ|EV_PERSIST on fd, added while it is open */
 	struct event		*timer;		/* retries, deadline, deferred finish */
 	bool			 closing;	/* in snmp_sess_close(): callbacks ignore */
 
@@ -948,8 +948,8 @@ session_open(struct snmp_state *st, const char *addr, char *why, size_t whylen)
 	st->auth = auth;
 	st->agent = agent_get(peer, a->max_inflight);
 	if ((st->rev = event_new(snmp_base, st->fd, EV_READ | EV_PERSIST,
-	    read_cb, st)) == NULL)
-		fatalx("snmp: event_new failed");
+	    read_cb, st)) == NULL || event_add(st->rev, NULL) == -1)
+		fatalx("snmp: cannot watch the session's socket");
 	return 0;
 }
 
@@ -1049,16 +1049,16 @@ run_fail(struct snmp_state *st, enum probe_status s, const char *fmt, ...)
 	st->step = STEP_DONE;
 }
 
-/* check_done() from the next loop turn (see enum snmp_phase). */
+/*
+ * check_done() from the next loop turn (see enum snmp_phase): the timer
+ * made active, not armed with a zero timeout (no trip through the heap).
+ */
 static void
 end_soon(struct snmp_state *st)
 {
-	static const struct timeval	now = { 0, 0 };
-
-	if (st->rev != NULL)
-		event_del(st->rev);
 	st->phase = SR_ENDING;
-	evtimer_add(st->timer, &now);
+	evtimer_del(st->timer);
+	event_active(st->timer, EV_TIMEOUT, 1);
 }
 
 /* The last thing any path does: check_done() may free the check and us. */
@@ -1068,8 +1068,6 @@ finish(struct snmp_state *st)
 	struct check	*c = st->check;
 
 	st->phase = SR_IDLE;
-	if (st->rev != NULL)
-		event_del(st->rev);
 	evtimer_del(st->timer);
 	if (c->result.status != PS_OK && st->resolved != NULL) {
 		free(st->resolved);	/* the address may have moved: look it up again */
@@ -1224,25 +1222,28 @@ pump(struct snmp_state *st)
 	bool	want = false;
 	int	tries = (st->check->host->snmp.retries > 0 ?
 		    st->check->host->snmp.retries : 0) + 1;
-	uint64_t now = mono_ms();
+	uint64_t now = mono_ms(), left;
 
 	if (st->check->result.status != PS_OK || st->sess == NULL) {
 		agent_unqueue(st);	/* a failed run asks nothing more */
 		return;
 	}
 	/*
-	 * What is sent now (after a walk, or after waiting for a slot) gets
-	 * what is left of the timeout, spread over its tries, so the run ends
-	 * in time; with too little left, the rest is not sent at all.
+	 * What is sent late (after a walk, or after waiting for a slot) gets
+	 * its usual share of the timeout, but no more than is left until the
+	 * run's hard end (deadline and grace), so the run still ends in time;
+	 * with too little left, the rest is not sent at all.
 	 */
-	if (now + (uint64_t)SNMP_MIN_TRY_MS * (uint64_t)tries > st->deadline) {
+	left = st->deadline + SNMP_GRACE_MS > now ? st->deadline + SNMP_GRACE_MS - now : 0;
+	if (left < (uint64_t)SNMP_MIN_TRY_MS * (uint64_t)tries) {
 		if (has_unsent(st))
 			queue_timeout(st);
 		agent_unqueue(st);
 		return;
 	}
-	snmp_sess_session(st->sess)->timeout = (long)((st->deadline - now) * 1000 /
-	    (uint64_t)tries);
+	if (left > st->check->def->timeout_ms)
+		left = st->check->def->timeout_ms;
+	snmp_sess_session(st->sess)->timeout = (long)(left * 1000 / (uint64_t)tries);
 	if (st->step == STEP_WALK) {
 		if (st->pending == 0 && !walk_finished(st)) {
 			if (may_send(st))
@@ -1799,8 +1800,6 @@ advance(struct snmp_state *st)
 	for (;;) {
 		pump(st);
 		if (st->pending > 0 || st->queued) {
-			if (st->pending > 0)
-				event_add(st->rev, NULL);
 			arm_timer(st);
 			return;
 		}
@@ -2059,19 +2058,25 @@ resolve(struct snmp_state *st)
 	/* when dns_cb already ran, it cleared st->dns and this returned NULL */
 }
 
-/* The socket is readable: net-snmp reads one datagram and calls response_cb. */
+/*
+ * The socket is readable: net-snmp reads one datagram and calls response_cb.
+ * The read event stays added as long as the session is open (no epoll_ctl
+ * pair per run), so a late answer between runs is read too, and dropped by
+ * response_cb.
+ */
 static void
 read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct snmp_state	*st = arg;
 
 	(void)what;
-	if (st->phase != SR_WAITING || st->sess == NULL)
+	if (st->sess == NULL)
 		return;
 	NETSNMP_LARGE_FD_SET(fd, &snmp_fds);
 	snmp_sess_read2(st->sess, &snmp_fds);
 	NETSNMP_LARGE_FD_CLR(fd, &snmp_fds);
-	advance(st);
+	if (st->phase == SR_WAITING)
+		advance(st);
 }
 
 /* The one driver of a run's time: retries, deadlines, deferred ends. */
@@ -2133,8 +2138,6 @@ state_abandon(struct snmp_state *st)
 	st->dns = NULL;
 	if (st->timer != NULL)
 		evtimer_del(st->timer);
-	if (st->rev != NULL)
-		event_del(st->rev);
 	/* requests still out would land in the next run: drop them with the session */
 	if (was == SR_WAITING)
 		session_close(st);
