@@ -17,8 +17,9 @@
 #include "itsmctl.h"
 
 /* For programs: every figure, seconds rounded to the millisecond. */
-static const char sla_sql_raw[] =
-    "SELECT * FROM sla_reports($1, $2, $3)";
+#define SLA_FROM	" FROM sla_reports($1, $2, $3)"
+#define SLA_FROM_TEMP	" FROM sla_out ORDER BY service, sla"	/* `sla report` */
+static const char sla_sql_raw[] = "SELECT *" SLA_FROM;
 
 /*
  * For people: durations as [Nd ]HH:MM:SS; the achieved percentage cut (not
@@ -26,19 +27,19 @@ static const char sla_sql_raw[] =
  * period as local dates, both included; the maintenance policy beside the
  * maintenance time, since it decides what the figures mean.
  */
-static const char sla_sql_table[] =
-    "SELECT service, sla,"
-    " to_char(period_from AT TIME ZONE time_zone, 'YYYY-MM-DD') || '..' ||"
-    " to_char((period_to AT TIME ZONE time_zone) - interval '1 day', 'YYYY-MM-DD') ||"
-    " CASE WHEN time_zone <> 'UTC' THEN ' ' || time_zone ELSE '' END,"
-    " target::text || '%',"
-    " trunc(achieved_pct, 3)::text || '%',"
-    " sla_duration(down_s::float8), sla_duration(budget_left_s::float8),"
-    " incidents::text, sla_duration(mttr_s::float8), sla_duration(mtbf_s::float8),"
-    " sla_duration(unknown_s::float8),"
-    " CASE maintenance_policy WHEN 'up' THEN 'as up ' ELSE 'excluded ' END ||"
+#define SLA_TABLE_COLS \
+    "SELECT service, sla," \
+    " to_char(period_from AT TIME ZONE time_zone, 'YYYY-MM-DD') || '..' ||" \
+    " to_char((period_to AT TIME ZONE time_zone) - interval '1 day', 'YYYY-MM-DD') ||" \
+    " CASE WHEN time_zone <> 'UTC' THEN ' ' || time_zone ELSE '' END," \
+    " target::text || '%'," \
+    " trunc(achieved_pct, 3)::text || '%'," \
+    " sla_duration(down_s::float8), sla_duration(budget_left_s::float8)," \
+    " incidents::text, sla_duration(mttr_s::float8), sla_duration(mtbf_s::float8)," \
+    " sla_duration(unknown_s::float8)," \
+    " CASE maintenance_policy WHEN 'up' THEN 'as up ' ELSE 'excluded ' END ||" \
     " sla_duration(maintenance_s::float8)"
-    " FROM sla_reports($1, $2, $3)";
+static const char sla_sql_table[] = SLA_TABLE_COLS SLA_FROM;
 
 static const char *const sla_head[] = {
 	"SERVICE", "SLA", "PERIOD", "TARGET", "ACHIEVED", "DOWNTIME", "BUDGET LEFT",
@@ -88,7 +89,7 @@ static const char *const sla_legend =
  */
 static void
 report_file(PGconn *conn, const char *dir, const char *base, const char *ext,
-    const char *const *params)
+    const char *period)
 {
 	char		*path = xasprintf("%s/%s.%s", dir, base, ext);
 	char		*tmp = xasprintf("%s.tmp", path);
@@ -99,11 +100,12 @@ report_file(PGconn *conn, const char *dir, const char *base, const char *ext,
 	/* The query first: a failure leaves no half-written file behind. */
 	if (strcmp(ext, "json") == 0)
 		res = ctl_run(conn, "SLA report",
-		    "SELECT coalesce(json_agg(q), '[]') FROM sla_reports($1, $2, $3) q", 3,
-		    params);
+		    "SELECT coalesce(json_agg(q), '[]') FROM (SELECT *" SLA_FROM_TEMP ") q",
+		    0, NULL);
+	else if (strcmp(ext, "csv") == 0)
+		res = ctl_run(conn, "SLA report", "SELECT *" SLA_FROM_TEMP, 0, NULL);
 	else
-		res = ctl_run(conn, "SLA report", strcmp(ext, "csv") == 0 ?
-		    sla_sql_raw : sla_sql_table, 3, params);
+		res = ctl_run(conn, "SLA report", SLA_TABLE_COLS SLA_FROM_TEMP, 0, NULL);
 	if ((fp = fopen(tmp, "w")) == NULL)
 		ctl_die("%s: %s", tmp, strerror(errno));
 	if (strcmp(ext, "json") == 0)
@@ -115,7 +117,7 @@ report_file(PGconn *conn, const char *dir, const char *base, const char *ext,
 		if ((saved = dup(STDOUT_FILENO)) == -1 ||
 		    (fd = fileno(fp)) == -1 || dup2(fd, STDOUT_FILENO) == -1)
 			ctl_die("%s: %s", tmp, strerror(errno));
-		printf("SLA report, period %s\n\n", params[0][0] ? params[0] : "current");
+		printf("SLA report, period %s\n\n", period[0] ? period : "current");
 		if (PQntuples(res) == 0)
 			printf("%s\n", sla_none);
 		else
@@ -215,10 +217,13 @@ ctl_sla(struct ctl *ctl, int argc, char **argv)
 		if (stat(dir, &st) == -1 || !S_ISDIR(st.st_mode))
 			ctl_die("%s: not a directory", dir);
 		conn = ctl_db(ctl);
+		/* The figures once, then three renderings of them. */
+		ctl_exec(conn, "SLA report", "CREATE TEMP TABLE sla_out AS SELECT *" SLA_FROM,
+		    3, params);
 		base = xasprintf("sla-%s", params[0][0] ? params[0] : "current");
-		report_file(conn, dir, base, "txt", params);
-		report_file(conn, dir, base, "csv", params);
-		report_file(conn, dir, base, "json", params);
+		report_file(conn, dir, base, "txt", params[0]);
+		report_file(conn, dir, base, "csv", params[0]);
+		report_file(conn, dir, base, "json", params[0]);
 		free(base);
 		return 0;
 	}
