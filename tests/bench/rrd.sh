@@ -16,9 +16,10 @@
 # process for itsmd (as check.c does), or sends the same updates at the same
 # times to collectd's network plugin as binary packets (host, plugin, type
 # once per packet, about 25 values per packet).  collectd's CPU thus
-# includes receiving and parsing them, which itsmd's does not; so a third
-# collectd run with the network plugin and no writer measures that part,
-# and the ratios are given against collectd both with and without it.
+# includes receiving and parsing them, as itsmd's includes the driver's
+# loop: a collectd run with the network plugin and no writer, and an itsmd
+# run with the writer off, show each side's share outside its writer
+# (context only: both are noisy on a loaded machine, so no subtraction).
 # Both daemons find the same files already made (same bench layout), so
 # neither is measured creating files.  rrdcached runs with -w 3600, so in
 # the window it caches (its disk writes come later, for both alike).
@@ -110,7 +111,7 @@ current() {
 
 num() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 us() { awk -v c="$1" -v u="$2" 'BEGIN { printf "%.1f", u ? c * 1e6 / u : 0 }'; }
-declare -A R
+declare -A R T
 row() {	# row FILES WHO PATH OUT [RRDCACHED_CPU_KEY] [DAEMON_CPU_KEY]
 	local n=$1 who=$2 path=$3 out=$4 upd cpu rc=- tot
 	upd=$(num "$out" updates)
@@ -118,6 +119,7 @@ row() {	# row FILES WHO PATH OUT [RRDCACHED_CPU_KEY] [DAEMON_CPU_KEY]
 	[ -n "${5:-}" ] && rc=$(us "$(num "$out" "$5")" "$upd")
 	R[$n,$who,$path]=$(us "$cpu" "$upd")
 	tot=$(awk -v a="${R[$n,$who,$path]}" -v b="$rc" 'BEGIN { printf "%.1f", a + (b == "-" ? 0 : b) }')
+	T[$n,$who,$path]=$tot
 	printf '%-7s %-9s %-10s %7s %8s %9s %9s %9s %13s %8s %s\n' "$n" "$who" "$path" \
 	    "$(num "$out" rate)" "$(( n / PERIOD ))" "${R[$n,$who,$path]}" "$rc" "$tot" \
 	    "$( [ "$who" = itsmd ] && echo "$(num "$out" lag_p99_ms) ($(num "$out" lag_max_ms))" || echo -)" \
@@ -167,19 +169,18 @@ for n in $SIZES; do
 	rm -rf "$DIR"
 done
 echo
-echo "# CPU per update, itsmd / collectd (daemon processes; rrdcached's own CPU apart);"
-echo "# writers alone: itsmd minus its loop-only run, collectd minus its receive-only run:"
+echo "# CPU per update, itsmd / collectd: the daemons' processes, and with rrdcached's CPU added:"
 for n in $SIZES; do
 	for path in thread rrdcached; do
 		awk -v n="$n" -v p="$path" -v i="${R[$n,itsmd,$path]}" -v c="${R[$n,collectd,$path]}" \
-		    -v r="${R[$n,collectd,receive]}" -v l="${R[$n,itsmd,loop]}" 'BEGIN {
-			printf "%-7s %-10s itsmd %5.1f µs, collectd %5.1f µs: ratio %.2f;", n, p, i, c, c ? i / c : 0
-			w = c - r
-			iw = i - l
-			printf " writers alone (itsmd %.1f µs, collectd %.1f µs): %.2f\n", iw, w, (w > 0 ? iw / w : 0)
+		    -v ti="${T[$n,itsmd,$path]}" -v tc="${T[$n,collectd,$path]}" 'BEGIN {
+			printf "%-7s %-10s itsmd %5.1f µs, collectd %5.1f µs: %.2f;", n, p, i, c, (c ? i / c : 0)
+			printf " with rrdcached: %5.1f / %5.1f µs: %.2f\n", ti, tc, (tc ? ti / tc : 0)
 		}'
 	done
 done
+echo "(the loop and receive rows say what each side spends outside its writer: itsmd's driver"
+echo " and loop with the writer off, collectd's network plugin with no writer loaded)"
 echo "(bench layout: step 60 s, a day at full resolution and a week hourly, AVERAGE only)"
 echo "(default layout at a 60 s step: about $(( (2880 + 4032 + 9480 + 1826) * 3 * 8 / 1024 + 1 )) KiB per file)"
 
