@@ -1442,6 +1442,10 @@ resolve_services(struct build *b)
 	for (size_t i = 0; i < cfg->nservices; i++) {
 		struct service	*s = &cfg->services[i];
 
+		/* SLA incidents are filed under the service's name, as a CI */
+		if (find_host(cfg, s->name) != NULL)
+			conf_error(b->err, &s->pos, "service '%s' has the name of a host: SLA "
+			    "incidents would be filed under that host", s->name);
 		for (size_t k = 0; k < s->nmembers; k++) {
 			struct service_member	*m = &s->members[k];
 			struct host		*h = find_host(cfg, m->host);

@@ -212,6 +212,9 @@ static const struct {
 	{ "sla without target", HOSTS "service s {\n  member db1\n"
 	    "  sla x { maintenance exclude }\n}\n",
 	    "t.conf:15:3: sla 'x' needs a 'target' (like 99.9%)\n" },
+	{ "a service named like a host", HOSTS "service web1 { member web1 }\n",
+	    "t.conf:13:9: service 'web1' has the name of a host: SLA incidents would be filed "
+	    "under that host\n" },
 	{ "sla-interval under a second", HOSTS "sla-interval 500ms\n",
 	    "t.conf:13:14: bad duration '500ms' for 'sla-interval': must be at least 1s\n" },
 };
