@@ -283,6 +283,12 @@ tap_check "GET /sla with junk in the period: 400 before any SQL" test "$code" = 
 code=$(get "/sla?sla=nosuch" "$ENV_DIR/none.json")
 tap_check "GET /sla for an unknown SLA: an empty list" \
     sh -c "[ '$code' = 200 ] && [ \"\$(cat '$ENV_DIR/none.json')\" = '[]' ]"
+# PostgreSQL gone: the endpoint says so at once instead of queueing the
+# request behind the reconnect.
+runuser -u postgres -- "$PGBIN/pg_ctl" -D "$ENV_PGDATA" -m fast -w stop >/dev/null 2>&1
+api_503() { [ "$(get "/sla?period=2026-10" "$ENV_DIR/down.txt")" = 503 ]; }
+if wait_until 10 api_503; then tap_ok "GET /sla while PostgreSQL is down: 503 ($(cat "$ENV_DIR/down.txt"))"
+else tap_fail "GET /sla while PostgreSQL is down: 503" "$(cat "$ENV_DIR/down.txt" 2>&1)"; fi
 itsmd_stop 15
 rc=$?
 tap_check "SIGTERM exits 0" test "$rc" = 0
