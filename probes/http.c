@@ -1529,11 +1529,18 @@ http_setup(struct http_state *st, const struct probe_def *def)
 
 static void	http_launch(struct http_state *, uint64_t now);
 
-/* Set by conf_build (`http-max-per-origin`); 0: the default. */
+static void	http_set_maxconnects(void);
+
+/*
+ * Set by conf_build (`http-max-per-origin`); 0: the default.  Like
+ * mib-dirs it takes effect while the conf is built, so a reload that
+ * fails later has still changed it.
+ */
 void
 http_max_per_origin(unsigned n)
 {
 	http_origin_limit = n > 0 ? n : HTTP_ORIGIN_LIMIT;
+	http_set_maxconnects();
 }
 
 /*
