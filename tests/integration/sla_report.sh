@@ -240,7 +240,7 @@ else tap_fail "itsmctl sla --csv --sla" "$out"; fi
 out=$(CTL sla --period 2026-13 2>&1)
 rc=$?
 if [ $rc = 1 ] && [[ $out == *'period "2026-13": not a date'* ]]; then
-	tap_ok "a bad period is refused, named: $out"
+	tap_ok "a bad period is refused, named: $(printf '%s\n' "$out" | head -n 1)"
 else tap_fail "a bad period is refused, named" "exit $rc: $out"; fi
 REP=$ENV_DIR/reports
 out=$(CTL sla report --period 2026-10 -o "$REP" 2>&1)
