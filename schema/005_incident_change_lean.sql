@@ -31,6 +31,12 @@ $$;
 CREATE TRIGGER incidents_delete_events AFTER DELETE ON incidents
 	FOR EACH ROW EXECUTE FUNCTION itsmd_incident_deleted();
 
+-- The highest priority (lowest number) an incident had: its resolve carries
+-- it, so that a receiver's filter that let the open or an escalation through
+-- lets the resolve through too, whatever the priority fell to since.
+ALTER TABLE incidents ADD COLUMN peak_priority int NULL;	-- from priority, already checked
+UPDATE incidents SET peak_priority = priority;
+
 CREATE OR REPLACE FUNCTION itsmd_change(
 	p_key text, p_host text, p_check text, p_sev text, p_summary text, p_when_ms float8,
 	p_priority int, p_flapping bool, p_maint bool, p_parent_host text,
@@ -75,10 +81,7 @@ BEGIN
 		    de AS (INSERT INTO incident_events (incident_id, at, kind, new_value, text,
 			change_key)
 			SELECT d.incident_id, w, 'ci-detached', ci, txt, p_key FROM d),
-		    o AS (SELECT i.id, i.severity, i.flapping, least(i.priority,
-			    (SELECT min(least(substr(e.old_value, 2)::int, substr(e.new_value, 2)::int))
-			    FROM incident_events e WHERE e.incident_id = i.id AND e.kind = 'priority'))
-			    AS peak
+		    o AS (SELECT i.id, i.severity, i.flapping, least(i.priority, i.peak_priority) AS peak
 			FROM incidents i
 			WHERE i.host = p_host AND i.check_name = p_check AND i.resolved_at IS NULL
 			FOR UPDATE OF i),
@@ -154,7 +157,9 @@ BEGIN
 				    ELSE 'maintenance over' END, p_key);
 			END IF;
 			UPDATE incidents i SET severity = p_sev, summary = p_summary,
-			    priority = coalesce(p_priority, i.priority), flapping = p_flapping,
+			    priority = coalesce(p_priority, i.priority),
+			    peak_priority = least(i.peak_priority, i.priority, p_priority),
+			    flapping = p_flapping,
 			    maintenance = p_maint, last_seen_at = w, updates = i.updates + 1
 			    WHERE i.id = inc.id;
 		ELSE
@@ -204,7 +209,8 @@ BEGIN
 		IF last_id IS NOT NULL AND last_at >= w - make_interval(secs => p_reopen_s) THEN
 			WITH u AS (UPDATE incidents i SET resolved_at = NULL, resolution = NULL,
 				status = 'new', severity = p_sev, summary = p_summary,
-				priority = coalesce(p_priority, i.priority), flapping = p_flapping,
+				priority = coalesce(p_priority, i.priority),
+				peak_priority = least(i.peak_priority, p_priority), flapping = p_flapping,
 				last_seen_at = GREATEST(w, i.last_seen_at), reopened = i.reopened + 1,
 				acknowledged_at = NULL, acknowledged_by = NULL
 				WHERE i.id = last_id RETURNING i.id)
@@ -242,9 +248,9 @@ BEGIN
 				END IF;
 			END IF;
 			WITH ni AS (INSERT INTO incidents (host, check_name, severity, summary, opened_at,
-				last_seen_at, priority, flapping, maintenance, problem_id)
-				VALUES (p_host, p_check, p_sev, p_summary, w, w, p_priority, p_flapping,
-				false, prob)
+				last_seen_at, priority, peak_priority, flapping, maintenance, problem_id)
+				VALUES (p_host, p_check, p_sev, p_summary, w, w, p_priority, p_priority,
+				p_flapping, false, prob)
 				RETURNING id),
 			    e AS (INSERT INTO incident_events (incident_id, at, kind, old_value,
 				new_value, text, change_key)
