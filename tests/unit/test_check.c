@@ -1,9 +1,13 @@
 /*
  * test_check.c: the pure logic of check.c and scheduler.c: counter rates,
- * thresholds, run evaluation and the first-run spread.
+ * thresholds, run evaluation, the first-run spread and the backoff of
+ * checks that keep timing out.
  */
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
+
+#include <event2/event.h>
 
 #include "itsmd.h"
 #include "unit.h"
@@ -237,6 +241,57 @@ test_spread(void)
 	    "bucket counts %u %u %u ...", buckets[0], buckets[1], buckets[2]);
 }
 
+/*
+ * A run's result after run: how many intervals until the next one (the
+ * shift sched_backoff gives next_due_ms, in intervals, plus one).  'T' a
+ * time-out, '.' an answer.
+ */
+static void
+test_backoff(void)
+{
+	static const struct {
+		const char	*name;
+		int		 fail_after;
+		unsigned	 max;
+		const char	*runs;
+		const char	*want;	/* intervals to the next run, per run */
+	} cases[] = {
+		{ "backoff: default doubles from the 2nd time-out up to 4", 1, 4, "TTTTT", "12444" },
+		{ "backoff: the first answer is back on the interval", 1, 4, "TTT.T", "12411" },
+		{ "backoff: a failing check backs off again after an answer", 1, 4, "TT.TTT", "121124" },
+		{ "backoff: starts once the check is hard (fail-after 3)", 3, 4, "TTTTT", "11244" },
+		{ "backoff: a bound that is not a power of two", 1, 3, "TTTT", "1233" },
+		{ "backoff: backoff-max 1 turns it off", 1, 1, "TTTT", "1111" },
+		{ "backoff: 0 (other probe kinds) never spaces a check out", 1, 0, "TTTT", "1111" },
+		{ "backoff: answers never move a run", 1, 4, "....", "1111" },
+	};
+	struct event_base	*base = event_base_new();
+
+	sched_init(base);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct probe_def	d = { .interval_ms = 1000, .fail_after = cases[i].fail_after,
+					    .backoff_max = cases[i].max };
+		struct check		c = { .key = (char *)"h/p", .def = &d };
+		char			got[16] = "";
+		size_t			n = strlen(cases[i].runs);
+
+		sched_add(&c);
+		for (size_t k = 0; k < n && k < sizeof(got) - 1; k++) {
+			uint64_t	due;
+
+			/* as sched_fire leaves it: the slot after this run's */
+			c.next_due_ms += d.interval_ms;
+			due = c.next_due_ms;
+			sched_backoff(&c, cases[i].runs[k] == 'T');
+			got[k] = (char)('0' + (c.next_due_ms - due) / d.interval_ms + 1);
+		}
+		UNIT_CHECK(strcmp(got, cases[i].want) == 0, cases[i].name, "runs %s: got %s, want %s",
+		    cases[i].runs, got, cases[i].want);
+		sched_remove(&c);
+	}
+	event_base_free(base);
+}
+
 int
 main(void)
 {
@@ -246,5 +301,6 @@ main(void)
 	test_evaluate();
 	test_table();
 	test_spread();
+	test_backoff();
 	return UNIT_DONE();
 }
