@@ -35,7 +35,9 @@ CREATE TRIGGER incidents_delete_events AFTER DELETE ON incidents
 -- it, so that a receiver's filter that let the open or an escalation through
 -- lets the resolve through too, whatever the priority fell to since.
 ALTER TABLE incidents ADD COLUMN peak_priority int NULL;	-- from priority, already checked
-UPDATE incidents SET peak_priority = priority;
+-- Only incidents that can still resolve or reopen need it; closed ones stay.
+UPDATE incidents SET peak_priority = priority
+    WHERE priority IS NOT NULL AND status <> 'closed';
 
 CREATE OR REPLACE FUNCTION itsmd_change(
 	p_key text, p_host text, p_check text, p_sev text, p_summary text, p_when_ms float8,
