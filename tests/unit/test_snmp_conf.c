@@ -184,6 +184,65 @@ test_probes(const char *mibdir)
 	}
 }
 
+/*
+ * Backoff of unreachable agents (probe key) and the in-flight limit per
+ * agent (host key): defaults, bounds and the error at the value.
+ */
+static void
+test_limits(void)
+{
+	static const struct {
+		const char	*name;
+		const char	*conf;
+		int		 backoff, inflight;	/* expected; -1: the build fails */
+		const char	*error;
+	} lc[] = {
+		{ "limits: defaults (backoff 4 intervals, in-flight 0 = the probe's 8)",
+		    "host h { address a; community c; probe p snmp { oid 1.3.6.1.2.1.1.3.0 } }\n",
+		    4, 0, NULL },
+		{ "limits: both set",
+		    "host h { address a; community c; snmp-max-inflight 16\n"
+		    " probe p snmp { oid 1.3.6.1.2.1.1.3.0; backoff-max 64 } }\n", 64, 16, NULL },
+		{ "limits: backoff-max 1 turns backoff off",
+		    "host h { address a; community c; probe p snmp { oid 1.3.6.1.2.1.1.3.0; "
+		    "backoff-max 1 } }\n", 1, 0, NULL },
+		{ "limits: backoff-max 0 is refused at its value",
+		    "host h { address a; community c; probe p snmp { oid 1.3.6.1.2.1.1.3.0; "
+		    "backoff-max 0 } }\n", -1, -1,
+		    "t.conf:1:84: bad value '0' for 'backoff-max': a whole number of intervals "
+		    "from 1 to 64" },
+		{ "limits: backoff-max takes no unit",
+		    "host h { address a; community c; probe p snmp { oid 1.3.6.1.2.1.1.3.0; "
+		    "backoff-max 4x } }\n", -1, -1, "bad value '4x' for 'backoff-max'" },
+		{ "limits: snmp-max-inflight 0 is refused",
+		    "host h { address a; community c; snmp-max-inflight 0\n"
+		    " probe p snmp { oid 1.3.6.1.2.1.1.3.0 } }\n", -1, -1, "t.conf:1:52:" },
+	};
+
+	for (size_t i = 0; i < sizeof(lc) / sizeof(lc[0]); i++) {
+		struct conf_err		 err = { 0 };
+		struct conf_tree	*t;
+		struct config		*cfg = NULL;
+		char			*errs;
+
+		unit_capture_start();
+		if ((t = conf_parse_string("t.conf", lc[i].conf, &err)) != NULL)
+			cfg = conf_build(t, &err);
+		errs = unit_capture_end();
+		if (lc[i].backoff < 0)
+			UNIT_CHECK(cfg == NULL && strstr(errs, lc[i].error) != NULL, lc[i].name,
+			    "wanted '%s' in: %s", lc[i].error, errs);
+		else
+			UNIT_CHECK(cfg != NULL &&
+			    cfg->hosts[0].probes[0]->backoff_max == (unsigned)lc[i].backoff &&
+			    cfg->hosts[0].snmp.max_inflight == lc[i].inflight, lc[i].name,
+			    "backoff %u in-flight %d; errors: %s",
+			    cfg ? cfg->hosts[0].probes[0]->backoff_max : 0,
+			    cfg ? cfg->hosts[0].snmp.max_inflight : 0, errs);
+		conf_free(cfg);
+	}
+}
+
 /* Rows kept by include/exclude, as the interfaces template uses them. */
 static void
 test_filters(void)
@@ -239,6 +298,7 @@ main(void)
 	fclose(f);
 	test_probes(dir);
 	test_filters();
+	test_limits();
 	unlink(path);
 	free(path);
 	rmdir(dir);
