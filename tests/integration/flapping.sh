@@ -18,7 +18,7 @@ snmp_set "$ENV_DIR" 1 gauge 10
 
 snmp_set "$ENV_DIR" 2 gauge 10
 snmp_set "$ENV_DIR" 3 gauge 10
-LATE_END=$(($(date +%s) + 16))
+LATE_END=$(($(date +%s) + 20))
 CONF=$ENV_DIR/itsmd.conf
 cat >"$CONF" <<EOF
 database "dbname=itsmd host=$PGHOST port=$PGPORT user=postgres"
@@ -96,7 +96,7 @@ done &
 FLIPPER=$!
 env_record $FLIPPER flipper
 # "late" flaps inside its window (ending at LATE_END) and on past its end
-for i in $(seq 1 28); do
+for i in $(seq 1 32); do
 	if [ $((i % 2)) = 1 ]; then snmp_set "$ENV_DIR" 3 gauge 99; else snmp_set "$ENV_DIR" 3 gauge 10; fi
 	sleep 1
 done &
@@ -117,6 +117,10 @@ tap_check "no resolve while flapping" test "$(resolves_since_flap)" = 0
 late_open() { [ "$(q "SELECT count(*) FROM incidents WHERE host = 'late' AND resolved_at IS NULL")" = 1 ]; }
 tap_check "late: flapping inside the maintenance window" wait_until 20 log_has "late/v: flapping started"
 tap_check "late: the window ends, the incident opens" wait_until 20 late_open
+# the case under test: flapping began before the incident opened
+flap_before_open() { awk '/late\/v: flapping started/ && !f { f = NR }
+    /incident #[0-9]+ opened: late\/v/ && !o { o = NR } END { exit !(f && o && f < o) }' "$ITSMD_LOG"; }
+tap_check "late: it was flapping before its incident opened" wait_until 5 flap_before_open
 LID=$(q "SELECT id FROM incidents WHERE host = 'late'")
 late_events() { q "SELECT string_agg(kind || ':' || coalesce(text, ''), ' ' ORDER BY at, id)
     FROM incident_events WHERE incident_id = ${LID:-0} AND kind IN ('opened', 'flapping', 'resolved')" |
