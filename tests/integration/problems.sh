@@ -24,7 +24,7 @@ conf() {
 	database "dbname=itsmd host=$PGHOST port=$PGPORT user=postgres"
 	rrd-dir "$ENV_DIR/rrd"
 	user itsmd
-	reopen-window 3s
+	reopen-window 5s
 	problem-after 3 in 1h
 	EOF
 	for h in rec:1 life:2 gone:3; do
@@ -72,7 +72,7 @@ rec_cycle() {
 	wait_until 8 is_open rec || return 1
 	snmp_set "$ENV_DIR" 1 gauge 10
 	wait_until 8 is_clear rec || return 1
-	sleep 3.5
+	sleep 5.5
 }
 
 # --- the lifecycle of one incident, between the first failures of "rec"
