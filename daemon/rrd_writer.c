@@ -437,6 +437,7 @@ rrd_make(struct known *k, unsigned step, uint64_t when_ms, const struct rrd_ds *
 
 	if (mkdir_parents(k->path) == -1) {
 		int err = errno;
+		rrdl_args_free(args, argc);
 		rrd_set_error("%s", strerror(err));
 		complain(k, step, "cannot create its directory");
 		storage_check(k->path, step, err, true);
