@@ -27,13 +27,21 @@
  */
 static bool
 counter_rate_why(struct counter_prev *p, const struct sample *s, uint64_t now_ms,
-    double *rate, const char **why)
+    uint64_t min_ms, double *rate, const char **why)
 {
 	uint64_t	delta = 0;
 	uint64_t	raw = s->kind == MK_COUNTER ? s->raw : (uint64_t)s->value;
 	bool		ok = true;
 
 	*why = NULL;
+	/*
+	 * Two samples much closer together than the schedule spaces them (a
+	 * run brought forward, clocks of a loaded machine) would turn a few
+	 * ticks into a spike: keep the older sample and rate over a longer
+	 * span next time.
+	 */
+	if (p->have && now_ms > p->mono_ms && now_ms - p->mono_ms < min_ms)
+		return false;
 	if (!p->have || now_ms <= p->mono_ms)
 		ok = false;
 	else if (s->discontinuity) {
@@ -61,11 +69,12 @@ counter_rate_why(struct counter_prev *p, const struct sample *s, uint64_t now_ms
 }
 
 bool
-counter_rate(struct counter_prev *p, const struct sample *s, uint64_t now_ms, double *rate)
+counter_rate(struct counter_prev *p, const struct sample *s, uint64_t now_ms, uint64_t min_ms,
+    double *rate)
 {
 	const char	*why;
 
-	return counter_rate_why(p, s, now_ms, rate, &why);
+	return counter_rate_why(p, s, now_ms, min_ms, rate, &why);
 }
 
 #define DISCARD_LOG_WINDOW_MS	60000
@@ -313,7 +322,12 @@ judge(struct check *c, struct check_inst *ci, enum probe_status status, const ch
 		if (s[i].ok && k == MK_COUNTER) {
 			const char	*why;
 
-			have[i] = counter_rate_why(&ci->prev[i], &s[i], now, &v[i], &why);
+			/* The run's start, not this moment: when the answer is
+			 * read late (a busy loop), the agent still counted at
+			 * about the time it was asked. */
+			have[i] = counter_rate_why(&ci->prev[i], &s[i],
+			    c->result.started_mono_ms != 0 ? c->result.started_mono_ms : now,
+			    d->interval_ms / 4, &v[i], &why);
 			if (!have[i] && why != NULL)
 				discard_note(c, ci, d->metrics[i].name, why, &s[i], v[i], now);
 			if (!have[i])

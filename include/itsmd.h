@@ -552,8 +552,9 @@ void	check_done(struct check *);
 struct check_inst *check_inst_new(const struct check *, const char *row);
 void	check_inst_free(struct check_inst *);
 /* pure pieces, unit tested */
+/* no rate over less than min_ms: the older sample is kept for the next */
 bool	counter_rate(struct counter_prev *, const struct sample *, uint64_t now_ms,
-	    double *rate);
+	    uint64_t min_ms, double *rate);
 bool	threshold_hit(const struct threshold *, double v);
 enum severity check_evaluate(const struct probe_def *, enum probe_status, const char *reason,
 	    const struct sample *, const double *values, const bool *have,

@@ -39,8 +39,8 @@ test_counter_rate(void)
 					    .width = cases[i].width };
 		struct sample		b = { .ok = true, .kind = MK_COUNTER, .raw = cases[i].raw,
 					    .width = cases[i].width };
-		bool			first = counter_rate(&p, &a, 1000, &r);
-		bool			ok = counter_rate(&p, &b, 1000 + cases[i].dt_ms, &r);
+		bool			first = counter_rate(&p, &a, 1000, 0, &r);
+		bool			ok = counter_rate(&p, &b, 1000 + cases[i].dt_ms, 0, &r);
 		UNIT_CHECK(!first && ok == cases[i].ok && (!ok || fabs(r - cases[i].rate) < 1e-9),
 		    cases[i].name, "first=%d ok=%d rate=%.17g want ok=%d rate=%g", first, ok, r,
 		    cases[i].ok, cases[i].rate);
@@ -56,22 +56,36 @@ test_counter_guards(void)
 	double			r = -1;
 	bool			ok;
 
-	counter_rate(&p, &s, 1000, &r);
+	counter_rate(&p, &s, 1000, 0, &r);
 	s.raw = 2000;
 	s.discontinuity = true;
-	ok = counter_rate(&p, &s, 2000, &r);
+	ok = counter_rate(&p, &s, 2000, 0, &r);
 	UNIT_CHECK(!ok, "counter: agent restart gives no rate", "rate %g", r);
 	s.discontinuity = false;
 	s.raw = 3000;
-	ok = counter_rate(&p, &s, 3000, &r);
+	ok = counter_rate(&p, &s, 3000, 0, &r);
 	UNIT_CHECK(ok && r == 1000, "counter: the run after a restart has a rate again", "%d %g", ok, r);
 	s.raw = 3000 + 125000000ULL * 2;	/* 2 Gbit/s worth of bytes in 1 s */
 	s.max_rate = 125000000.0;		/* a 1 Gbit/s link */
-	ok = counter_rate(&p, &s, 4000, &r);
+	ok = counter_rate(&p, &s, 4000, 0, &r);
 	UNIT_CHECK(!ok, "counter: a rate above the link speed is discarded", "rate %g", r);
 	s.raw += 1000;
-	ok = counter_rate(&p, &s, 5000, &r);
+	ok = counter_rate(&p, &s, 5000, 0, &r);
 	UNIT_CHECK(ok && r == 1000, "counter: after a discarded jump rates resume", "%d %g", ok, r);
+
+	/* A second sample 2 ms after the last (a late answer, then a prompt
+	 * one): 1 tick would read as 500/s.  No rate; the next one spans the
+	 * whole second from the kept sample. */
+	s = (struct sample){ .ok = true, .kind = MK_COUNTER, .raw = 100, .width = 32 };
+	p = (struct counter_prev){ 0 };
+	counter_rate(&p, &s, 10000, 250, &r);
+	s.raw = 101;
+	ok = counter_rate(&p, &s, 10002, 250, &r);
+	UNIT_CHECK(!ok, "counter: no rate over a span shorter than the minimum", "rate %g", r);
+	s.raw = 200;
+	ok = counter_rate(&p, &s, 11000, 250, &r);
+	UNIT_CHECK(ok && r == 100, "counter: the next rate spans from the kept sample",
+	    "%d %g", ok, r);
 }
 
 static void
