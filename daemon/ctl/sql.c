@@ -77,13 +77,20 @@ ctl_run(PGconn *conn, const char *what, const char *sql, int n, const char *cons
 		r = PQexec(conn, sql);
 	st = PQresultStatus(r);
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-		if (PQstatus(conn) == CONNECTION_BAD)
-			ctl_die("%s: %s", what, ctl_firstline(PQerrorMessage(conn)));
-		state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-		if (state != NULL && strcmp(state, "42P01") == 0)
-			ctl_die("%s: %s; run `itsmctl db migrate` first", what,
-			    ctl_result_error(r));
-		ctl_die("%s: %s", what, ctl_result_error(r));
+		char	 msg[1024];
+		bool	 nomigrate;
+
+		/* The words first: they live in r, which goes before exit. */
+		if (PQstatus(conn) == CONNECTION_BAD) {
+			snprintf(msg, sizeof(msg), "%s", ctl_firstline(PQerrorMessage(conn)));
+			nomigrate = false;
+		} else {
+			state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+			nomigrate = state != NULL && strcmp(state, "42P01") == 0;
+			snprintf(msg, sizeof(msg), "%s", ctl_result_error(r));
+		}
+		PQclear(r);
+		ctl_die("%s: %s%s", what, msg, nomigrate ? "; run `itsmctl db migrate` first" : "");
 	}
 	return r;
 }

@@ -5,7 +5,7 @@ set -eu
 
 PKGS="build-essential pkg-config libevent-dev libsnmp-dev libcurl4-openssl-dev
 librrd-dev libpq-dev libsystemd-dev postgresql-15 snmpd snmp rrdcached rrdtool
-python3 valgrind curl procps imagemagick librsvg2-bin snmpsim"
+python3 valgrind curl procps imagemagick librsvg2-bin snmpsim nginx-light"
 
 # dpkg-query prints a line per known package; unknown ones go to stderr and
 # must count as missing, so compare against the list rather than trust the rc.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # http_features.sh: the http probe against live servers for what needs one:
-# HTTP/2 (nginx over TLS, ALPN; skipped when nginx with http2 is missing),
+# HTTP/2 (nginx over TLS, ALPN),
 # a forward proxy (plain and CONNECT, tests/env/proxy.py, which logs what it
 # forwarded), ip-version (localhost over 4 and 6), the source address (127.0.0.2, which the server reports back;
 # curl lets a probe without one reuse a bound connection, so the control
@@ -35,7 +35,7 @@ env_record $! proxy.py
 env_wait_for 10 $! env_tcp_open "$PX" || { tap_fail "environment: proxy"; exit 1; }
 : >"$ENV_DIR/proxy.log"
 
-# nginx with http2 over TLS, if this machine has one (nginx-light does).
+# nginx with http2 over TLS (deps.sh installs nginx-light).
 HAVE_H2=0
 if command -v nginx >/dev/null && nginx -V 2>&1 | grep -q -- --with-http_v2_module; then
 	mkdir -p "$ENV_DIR/nginx"
@@ -130,7 +130,7 @@ if [ "$HAVE_H2" = 1 ]; then
 	then tap_ok "HTTP/2: nginx answered the probe over h2 (ALPN), body says HTTP/2.0"
 	else tap_fail "HTTP/2 against nginx" "$(grep 'f/h2:' "$ITSMD_LOG" | tail -n 2)"; fi
 else
-	tap_ok "HTTP/2 against nginx # SKIP no nginx with http2 here (apt-get install nginx-light)"
+	tap_fail "HTTP/2 against nginx: no nginx with http2 here (tests/env/deps.sh installs nginx-light)"
 fi
 
 tap_check "per origin: a run that waited for a slot gets its whole timeout, and says it waited" \

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run.sh: alone (its agent answers and rate tolerances suffer on a loaded machine)
 # snmp_counters.sh: counter rates against a scripted agent (snmpd with a
 # pass_persist script that owns sysUpTime, ifTable and ifXTable).  Counters
 # grow with the agent's clock, so every true rate is known: 1000/s, or

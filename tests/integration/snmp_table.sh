@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run.sh: alone (its agent answers and rate tolerances suffer on a loaded machine)
 # snmp_table.sh: table probes against snmpsim serving recordings of real
 # devices shipped with it (a Cisco 16-port switch, a host-resources agent).
 # What itsmd discovers and stores must equal what snmpwalk reports for the
