@@ -47,6 +47,14 @@ counter_rate_why(struct counter_prev *p, const struct sample *s, uint64_t now_ms
 	else if (s->discontinuity) {
 		ok = false;
 		*why = "discontinuity: agent restart or counters re-based";
+	} else if (s->young_agent && p->raw == 0 && raw != 0) {
+		/*
+		 * A freshly started agent may answer 0 until it first reads its
+		 * source (net-snmp's CPU counters, for their 5 s cache): the jump
+		 * to the real total is not a rate.
+		 */
+		ok = false;
+		*why = "counter started from 0 on a freshly started agent";
 	} else if (raw >= p->raw)
 		delta = raw - p->raw;
 	else if (s->width == 32 && p->raw <= UINT32_MAX && raw <= UINT32_MAX)

@@ -362,6 +362,7 @@ struct sample {
 	uint64_t	 raw;		/* counters, before rate math */
 	unsigned	 width;		/* counter width in bits: 32 or 64 */
 	bool		 discontinuity;	/* counter restarted (agent reboot): no rate now */
+	bool		 young_agent;	/* the agent started moments ago (sysUpTime) */
 	double		 max_rate;	/* counters: a faster rate is impossible (link
 					   speed) and is discarded; 0 = no bound */
 	enum probe_status status;	/* why not ok */

@@ -34,6 +34,7 @@
 #define SNMP_AGENT_BUCKETS	1024
 #define SNMP_MAX_REP		25	/* GETBULK repetitions per walk step */
 #define SNMP_MAX_ROWS		100000	/* a table longer than this is an agent bug */
+#define SNMP_SETTLE_CS		3000	/* agent younger (sysUpTime, 1/100 s): a counter leaving 0 is no rate */
 /* Past timeout_ms plus this, a run ends even if net-snmp never gave up. */
 #define SNMP_GRACE_MS		500
 /* A request needs at least this per try of what is left of the timeout. */
@@ -1693,7 +1694,7 @@ poll_done(struct snmp_state *st)
 	struct check		*c = st->check;
 	const struct probe_def	*d = c->def;
 	const struct snmp_table	*t = d->priv;
-	bool			 restart = false, saw = false;
+	bool			 restart = false, saw = false, young = false;
 	size_t			 n = 0;
 
 	if (st->up.ok) {
@@ -1705,6 +1706,7 @@ poll_done(struct snmp_state *st)
 		if (restart)
 			log_info("%s: agent restarted (sysUpTime went back); counter "
 			    "rates skip this interval", c->key);
+		young = u < SNMP_SETTLE_CS;
 	}
 	if (!d->table) {
 		for (size_t m = 0; m < d->nmetrics; m++) {
@@ -1713,6 +1715,7 @@ poll_done(struct snmp_state *st)
 			if (s->ok && s->kind == MK_COUNTER) {
 				saw = true;
 				s->discontinuity = restart;
+				s->young_agent = young;
 				s->max_rate = 0;
 			}
 		}
@@ -1777,6 +1780,7 @@ poll_done(struct snmp_state *st)
 			if (s->ok && s->kind == MK_COUNTER) {
 				saw = true;
 				s->discontinuity = disc;
+				s->young_agent = young;
 				s->max_rate = max_rate;
 			}
 		}

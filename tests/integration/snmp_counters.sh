@@ -201,9 +201,11 @@ discards() { sed -n 's/^dev\/interfaces runs=.* discards=\([0-9]*\)$/\1/p' "$1";
 d0=$(discards "$ENV_DIR/status0.txt") d1=$(discards "$ENV_DIR/status1.txt")
 d2=$(discards "$ENV_DIR/status2.txt")
 # the events drop 6 rates: jump/in (above speed), backwards/out and the 4
-# counters of disc; the restart all 20 counters of the 5 rows
-tap_check "/status counts the discarded rates: 0 before the events, 6 after, 26 after the restart (${d0:-?}, ${d1:-?}, ${d2:-?})" \
-    test "${d0:-x}" = 0 -a "${d1:-x}" = 6 -a "${d2:-x}" = 26
+# counters of disc; the restart all 20 counters of the 5 rows; and while
+# the agent is seconds old (sysUpTime < 30 s) each counter that restarted
+# from 0 drops its first rate off 0 too, at most once each: 26 to 46
+tap_check "/status counts the discarded rates: 0 before the events, 6 after, 26-46 after the restart (${d0:-?}, ${d1:-?}, ${d2:-?})" \
+    test "${d0:-x}" = 0 -a "${d1:-x}" = 6 -a "${d2:-0}" -ge 26 -a "${d2:-99}" -le 46
 tap_check "a rate above the link speed is logged with host, row, metric and both rates" \
     log_has "dev/interfaces\[jump\]: in: rate discarded \(above the link speed: [0-9.e+]+/s > 1.25e\+06/s\)"
 tap_check "a counter going backwards is logged" \

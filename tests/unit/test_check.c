@@ -86,6 +86,25 @@ test_counter_guards(void)
 	ok = counter_rate(&p, &s, 11000, 250, &r);
 	UNIT_CHECK(ok && r == 100, "counter: the next rate spans from the kept sample",
 	    "%d %g", ok, r);
+
+	/* A young agent's counter leaving 0 (its first read of the source):
+	 * no rate; on an older agent 0 -> 5 is a rate like any other. */
+	s = (struct sample){ .ok = true, .kind = MK_COUNTER, .raw = 0, .width = 32,
+	    .young_agent = true };
+	p = (struct counter_prev){ 0 };
+	counter_rate(&p, &s, 20000, 0, &r);
+	s.raw = 240000;
+	ok = counter_rate(&p, &s, 21000, 0, &r);
+	UNIT_CHECK(!ok, "counter: a young agent's counter leaving 0 gives no rate", "rate %g", r);
+	s.raw = 240100;
+	ok = counter_rate(&p, &s, 22000, 0, &r);
+	UNIT_CHECK(ok && r == 100, "counter: the young agent's next rate is kept", "%d %g", ok, r);
+	s = (struct sample){ .ok = true, .kind = MK_COUNTER, .raw = 0, .width = 32 };
+	p = (struct counter_prev){ 0 };
+	counter_rate(&p, &s, 20000, 0, &r);
+	s.raw = 5;
+	ok = counter_rate(&p, &s, 21000, 0, &r);
+	UNIT_CHECK(ok && r == 5, "counter: 0 -> 5 on an agent up for long is a rate", "%d %g", ok, r);
 }
 
 static void
