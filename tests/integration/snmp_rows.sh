@@ -121,16 +121,35 @@ tap_check "the removed row stores nothing more while the others go on (bravo $((
 tap_check "no value of a kept row went missing" sh -c "! grep -E 'dev/rows\[(alpha|charlie)\]: (critical|unknown)' '$ITSMD_LOG'"
 
 # cpu: UCD-SNMP-MIB ssCpuRaw* are tick counters (USER_HZ 100 per core);
-# user + system + idle + wait per second is close to 100 x cores.
-sum=0
-for m in user system idle wait; do
-	v=$(rrdtool fetch "$ENV_DIR/rrd/dev/cpu/$m.rrd" AVERAGE -r 1 -s -6 -e -2 2>/dev/null |
-	    awk -F': ' 'NR > 2 && $2 !~ /nan/ { s += $2; n++ } END { if (n) printf "%.1f", s / n }')
-	sum=$(python3 -c "print($sum + ${v:-0})")
-done
+# user + system + idle + wait per second is close to 100 x cores.  A fresh
+# snmpd answers 0 until its first read of /proc/stat, and that first jump
+# gives no rate, so wait until every metric has rates in the window.
 cores=$(nproc)
-tap_check "cpu template: ticks per second add up to about 100 x $cores cores ($sum)" \
-    python3 -c "import sys; sys.exit(not (70 * $cores <= $sum <= 130 * $cores))"
+cpu_sum() {
+	local m v
+	sum=0
+	for m in user system idle wait; do
+		v=$(rrdtool fetch "$ENV_DIR/rrd/dev/cpu/$m.rrd" AVERAGE -r 1 -s -6 -e -2 2>/dev/null |
+		    awk -F': ' 'NR > 2 && $2 !~ /nan/ { s += $2; n++ } END { if (n) printf "%.1f", s / n }')
+		[ -n "$v" ] || return 1
+		sum=$(python3 -c "print($sum + $v)")
+	done
+	python3 -c "import sys; sys.exit(not (70 * $cores <= $sum <= 130 * $cores))"
+}
+tap_check "cpu template: ticks per second add up to about 100 x $cores cores" wait_until 20 cpu_sum
+# snmpd refreshes these counters every 5 s, so a 1 s rate may hold 5 s of
+# ticks (up to 500 x cores); the total since boot read as one second's
+# rate (the spike of a counter leaving 0) is hundreds of times more.
+cpu_no_spike() {
+	local m
+	for m in user system idle wait; do
+		rrdtool fetch "$ENV_DIR/rrd/dev/cpu/$m.rrd" MAX -s -10min 2>/dev/null |
+		    awk -F': ' -v lim=$((600 * cores)) 'NR > 2 && $2 !~ /nan/ && $2 + 0 > lim { bad = 1 }
+			END { exit bad }' || return 1
+	done
+}
+tap_check "cpu template: no stored tick rate above 600 x $cores (no spike when snmpd's counters leave 0)" \
+    cpu_no_spike
 read -r l1 l5 _ </proc/loadavg
 got=$(rrdtool lastupdate "$ENV_DIR/rrd/dev/load/load1.rrd" 2>/dev/null | awk -F': ' 'NR == 3 { print $2 }')
 tap_check "load template: load1 is the machine's ($got stored, /proc/loadavg says $l1)" \
