@@ -497,6 +497,20 @@ env_cleanup() {
 	return $rc
 }
 
+# env_db: a private PostgreSQL (pg_start) with itsmd's schema migrated in;
+# a failure is a TAP failure and ends the script.
+env_db() {
+	pg_start "$ENV_DIR" || { tap_fail "environment: postgres"; exit 1; }
+	ITSMD_SCHEMADIR=$ENV_ROOT/schema "$BUILD/itsmctl" -d "dbname=itsmd" db migrate >/dev/null ||
+		{ tap_fail "environment: migrate"; exit 1; }
+}
+
+# env_snmpd: snmpd on a free udp port, SNMP_PORT; a failure ends the script.
+env_snmpd() {
+	SNMP_PORT=$(free_port udp)
+	snmpd_start "$ENV_DIR" "$SNMP_PORT" || { tap_fail "environment: snmpd"; exit 1; }
+}
+
 # -------------------------------------------------------------------- TAP
 # One line per result, as tests/unit/unit.h prints them; tests/run.sh
 # counts lines that begin with `ok ` and `not ok `.

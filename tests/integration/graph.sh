@@ -10,11 +10,8 @@ env_init
 # valgrind check below suppresses them precisely, tests/valgrind/).
 export LSAN_OPTIONS="suppressions=$ENV_ROOT/tests/integration/graph.lsan:fast_unwind_on_malloc=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 
-pg_start "$ENV_DIR" || { tap_fail "environment: postgres"; exit 1; }
-ITSMD_SCHEMADIR=$ENV_ROOT/schema "$BUILD/itsmctl" -d "dbname=itsmd" db migrate >/dev/null ||
-	{ tap_fail "environment: migrate"; exit 1; }
-SNMP_PORT=$(free_port udp)
-snmpd_start "$ENV_DIR" "$SNMP_PORT" || { tap_fail "environment: snmpd"; exit 1; }
+env_db
+env_snmpd
 rrdcached_start "$ENV_DIR" || { tap_fail "environment: rrdcached"; exit 1; }
 snmp_set "$ENV_DIR" 1 gauge 40
 snmp_set "$ENV_DIR" 2 counter64 1000

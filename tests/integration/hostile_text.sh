@@ -8,9 +8,7 @@ set -u
 . "$(dirname "$0")/../env/lib.sh"
 env_init
 
-pg_start "$ENV_DIR" || { tap_fail "environment: postgres"; exit 1; }
-ITSMD_SCHEMADIR=$ENV_ROOT/schema "$BUILD/itsmctl" -d "dbname=itsmd" db migrate >/dev/null ||
-	{ tap_fail "environment: migrate"; exit 1; }
+env_db
 HTTP_PORT=$(free_port tcp)
 httpd_start "$ENV_DIR" "$HTTP_PORT" || { tap_fail "environment: httpd"; exit 1; }
 mkdir -p "$ENV_DIR/rrd"

@@ -18,9 +18,7 @@ env_init
 NHEALTHY=${NHEALTHY:-200}
 RUN_S=${RUN_S:-12}
 
-pg_start "$ENV_DIR" || { tap_fail "environment: postgres"; exit 1; }
-ITSMD_SCHEMADIR=$ENV_ROOT/schema "$BUILD/itsmctl" -d "dbname=itsmd" db migrate >/dev/null ||
-	{ tap_fail "environment: migrate"; exit 1; }
+env_db
 openssl req -x509 -new -newkey rsa:2048 -nodes -keyout "$ENV_DIR/self.key" \
     -out "$ENV_DIR/self.pem" -days 30 -subj "/CN=localhost" \
     -addext "subjectAltName=IP:127.0.0.1" >/dev/null 2>&1 ||

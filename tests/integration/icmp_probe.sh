@@ -34,9 +34,7 @@ icmp_cleanup() {
 trap icmp_cleanup EXIT
 
 command -v ip >/dev/null || { tap_fail "environment: ip (iproute2) missing"; exit 1; }
-pg_start "$ENV_DIR" || { tap_fail "environment: postgres"; exit 1; }
-ITSMD_SCHEMADIR=$ENV_ROOT/schema "$BUILD/itsmctl" -d "dbname=itsmd" db migrate >/dev/null ||
-	{ tap_fail "environment: migrate"; exit 1; }
+env_db
 {
 	ip netns add "$NS" && ip netns add "$NSFAR" && ip netns add "$NSNO" &&
 	ip -n "$NS" link set lo up && ip -n "$NSNO" link set lo up &&

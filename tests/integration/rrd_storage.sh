@@ -21,11 +21,8 @@ storage_cleanup() {
 }
 trap storage_cleanup EXIT
 
-pg_start "$ENV_DIR" || { tap_fail "environment: postgres"; exit 1; }
-ITSMD_SCHEMADIR=$ENV_ROOT/schema "$BUILD/itsmctl" -d "dbname=itsmd" db migrate >/dev/null ||
-	{ tap_fail "environment: migrate"; exit 1; }
-SNMP_PORT=$(free_port udp)
-snmpd_start "$ENV_DIR" "$SNMP_PORT" || { tap_fail "environment: snmpd"; exit 1; }
+env_db
+env_snmpd
 for n in 1 2 3 4; do snmp_set "$ENV_DIR" $n gauge 10; done
 mkdir -p "$MNT"
 # A file of the default layout at a 2 s step is about 2.4 MB: two fit.

@@ -11,9 +11,7 @@ set -u
 . "$(dirname "$0")/../env/lib.sh"
 env_init
 
-pg_start "$ENV_DIR" || { tap_fail "environment: postgres"; exit 1; }
-ITSMD_SCHEMADIR=$ENV_ROOT/schema "$BUILD/itsmctl" -d "dbname=itsmd" db migrate >/dev/null ||
-	{ tap_fail "environment: migrate"; exit 1; }
+env_db
 q() { psql -XtAq -v ON_ERROR_STOP=1 -c "$1" 2>&1; }
 
 # A history: one row per line, "STATE MAINT START END" in UTC; END - = open.

@@ -11,9 +11,7 @@ set -u
 . "$(dirname "$0")/../env/lib.sh"
 env_init
 
-pg_start "$ENV_DIR" || { tap_fail "environment: postgres"; exit 1; }
-ITSMD_SCHEMADIR=$ENV_ROOT/schema "$BUILD/itsmctl" -d "dbname=itsmd" db migrate >/dev/null ||
-	{ tap_fail "environment: migrate"; exit 1; }
+env_db
 HTTP_PORT=$(free_port tcp)
 httpd_start "$ENV_DIR" "$HTTP_PORT" || { tap_fail "environment: httpd"; exit 1; }
 http_set "$ENV_DIR" status 200

@@ -11,12 +11,9 @@ set -u
 . "$(dirname "$0")/../env/lib.sh"
 env_init
 
-SNMP_PORT=$(free_port udp)
-snmpd_start "$ENV_DIR" "$SNMP_PORT" || { tap_fail "environment: snmpd"; exit 1; }
+env_snmpd
 snmp_set "$ENV_DIR" 1 gauge 7
-pg_start "$ENV_DIR" || { tap_fail "environment: postgres"; exit 1; }
-ITSMD_SCHEMADIR=$ENV_ROOT/schema "$BUILD/itsmctl" -d "dbname=itsmd" db migrate >/dev/null ||
-	{ tap_fail "environment: migrate"; exit 1; }
+env_db
 
 # A black hole: reads and drops every datagram, so requests time out for
 # real (no ICMP port-unreachable); it notes when each one came.

@@ -10,9 +10,7 @@ set -u
 . "$(dirname "$0")/../env/lib.sh"
 env_init
 
-pg_start "$ENV_DIR" || { tap_fail "environment: postgres"; exit 1; }
-ITSMD_SCHEMADIR=$ENV_ROOT/schema "$BUILD/itsmctl" -d "dbname=itsmd" db migrate >/dev/null ||
-	{ tap_fail "environment: migrate"; exit 1; }
+env_db
 LIVE_PORT=$(free_port udp)
 python3 "$ENV_BIN/snmp_agent.py" "$LIVE_PORT" "$ENV_DIR/live.log" --max-varbinds 8 \
     </dev/null >/dev/null 2>&1 &

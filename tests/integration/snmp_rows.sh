@@ -62,9 +62,7 @@ SNMPD_PID=$!
 env_record $SNMPD_PID snmpd
 agent_up() { env_snmpget "$PORT" .1.3.6.1.4.1.99998.1.1.2 | grep -q bravo; }
 env_wait_for 10 $SNMPD_PID agent_up || { tap_fail "environment: snmpd with the rows script"; exit 1; }
-pg_start "$ENV_DIR" || { tap_fail "environment: postgres"; exit 1; }
-ITSMD_SCHEMADIR=$ENV_ROOT/schema "$BUILD/itsmctl" -d "dbname=itsmd" db migrate >/dev/null ||
-	{ tap_fail "environment: migrate"; exit 1; }
+env_db
 
 CONF=$ENV_DIR/itsmd.conf
 cat >"$CONF" <<EOF

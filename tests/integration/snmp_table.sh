@@ -32,9 +32,7 @@ walk() {	# walk COMMUNITY OID [VERSION]: "index value" lines, as snmpwalk says
 sim_up() { [ -n "$(walk switch 1.3.6.1.2.1.1.5)" ]; }
 env_wait_for 30 $SIM_PID sim_up || { tap_fail "environment: snmpsimd answers"; exit 1; }
 
-pg_start "$ENV_DIR" || { tap_fail "environment: postgres"; exit 1; }
-ITSMD_SCHEMADIR=$ENV_ROOT/schema "$BUILD/itsmctl" -d "dbname=itsmd" db migrate >/dev/null ||
-	{ tap_fail "environment: migrate"; exit 1; }
+env_db
 
 CONF=$ENV_DIR/itsmd.conf
 cat >"$CONF" <<EOF

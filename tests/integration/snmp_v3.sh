@@ -43,9 +43,7 @@ env_record $SNMPD_PID snmpd
 v3get() { MIBS= snmpget -v3 -l noAuthNoPriv -u noauth -On -r 0 -t 1 "127.0.0.1:$PORT" .1.3.6.1.4.1.99999.1; }
 env_wait_for 10 $SNMPD_PID v3get || { tap_fail "environment: snmpd with v3 users"; exit 1; }
 
-pg_start "$ENV_DIR" || { tap_fail "environment: postgres"; exit 1; }
-ITSMD_SCHEMADIR=$ENV_ROOT/schema "$BUILD/itsmctl" -d "dbname=itsmd" db migrate >/dev/null ||
-	{ tap_fail "environment: migrate"; exit 1; }
+env_db
 
 cat >"$ENV_DIR/secrets" <<'EOF'
 asha "auth-sha-key"

@@ -7,9 +7,7 @@ set -u
 . "$(dirname "$0")/../env/lib.sh"
 env_init
 
-pg_start "$ENV_DIR" || { tap_fail "environment: postgres"; exit 1; }
-ITSMD_SCHEMADIR=$ENV_ROOT/schema "$BUILD/itsmctl" -d "dbname=itsmd" db migrate >/dev/null ||
-	{ tap_fail "environment: migrate"; exit 1; }
+env_db
 OPEN=$(free_port tcp)
 BANNER=$(free_port tcp)
 CLOSED=$(free_port tcp)	# nothing listens here

@@ -11,11 +11,8 @@ set -u
 . "$(dirname "$0")/../env/lib.sh"
 env_init
 
-pg_start "$ENV_DIR" || { tap_fail "environment: postgres"; exit 1; }
-ITSMD_SCHEMADIR=$ENV_ROOT/schema "$BUILD/itsmctl" -d "dbname=itsmd" db migrate >/dev/null ||
-	{ tap_fail "environment: migrate"; exit 1; }
-SNMP_PORT=$(free_port udp)
-snmpd_start "$ENV_DIR" "$SNMP_PORT" || { tap_fail "environment: snmpd"; exit 1; }
+env_db
+env_snmpd
 snmp_set "$ENV_DIR" 1 gauge 10
 mkdir -p "$ENV_DIR/rrd"
 chown itsmd: "$ENV_DIR/rrd"
