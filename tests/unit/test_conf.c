@@ -13,24 +13,6 @@
 #include "itsmd.h"
 #include "unit.h"
 
-/* Parses and builds `text` as file "t.conf"; errors land in *errors. */
-static struct config *
-load(const char *text, char **errors)
-{
-	struct conf_err		 err = { 0 };
-	struct conf_tree	*tree;
-	struct config		*cfg = NULL;
-
-	unit_capture_start();
-	if ((tree = conf_parse_string("t.conf", text, &err)) != NULL)
-		cfg = conf_build(tree, &err);
-	*errors = unit_capture_end();
-	if ((cfg == NULL) != (err.count > 0))
-		printf("# inconsistent: cfg %p with %d errors\n", (void *)cfg,
-		    err.count);
-	return cfg;
-}
-
 static struct probe_def *
 find_probe(struct host *h, const char *name)
 {
@@ -87,7 +69,7 @@ static void
 test_full_example(void)
 {
 	char			*errs;
-	struct config		*c = load(full_example, &errs);
+	struct config		*c = unit_conf_load(full_example, &errs);
 	struct host		*h;
 	struct probe_def	*load1, *home;
 
@@ -169,7 +151,7 @@ static void
 test_defaults(void)
 {
 	char		*errs;
-	struct config	*c = load("# nothing\n\n;;\n", &errs);
+	struct config	*c = unit_conf_load("# nothing\n\n;;\n", &errs);
 
 	UNIT_CHECK(c != NULL, "empty config builds", "errors: %s", errs);
 	if (c == NULL)
@@ -183,7 +165,7 @@ test_defaults(void)
 	    "db=%s rrd=%s user=%s", c->database, c->rrd_dir, c->user);
 	conf_free(c);
 
-	c = load("host a { address 10.0.0.1; probe p http { url "
+	c = unit_conf_load("host a { address 10.0.0.1; probe p http { url "
 	    "\"http://x/\" } }", &errs);
 	UNIT_CHECK(c != NULL && c->hosts[0].snmp.version == 2 &&
 	    c->hosts[0].snmp.port == 161 && c->hosts[0].snmp.retries == 1 &&
@@ -215,12 +197,12 @@ test_paths(void)
 	    c ? c->rrd_dir : errs, c ? c->rrdcached : "");
 	conf_free(c);
 
-	c = load("rrdcached /run/r.sock\n", &errs);
+	c = unit_conf_load("rrdcached /run/r.sock\n", &errs);
 	UNIT_CHECK(c != NULL && strcmp(c->rrdcached, "unix:/run/r.sock") == 0,
 	    "bare rrdcached path becomes unix:", "%s", c ? c->rrdcached : errs);
 	conf_free(c);
 
-	c = load("rrd-dir rrd\n", &errs);
+	c = unit_conf_load("rrd-dir rrd\n", &errs);
 	UNIT_CHECK(c != NULL && c->rrd_dir[0] == '/' &&
 	    strcmp(c->rrd_dir + strlen(c->rrd_dir) - 4, "/rrd") == 0,
 	    "relative path from a relative file name is absolute", "%s",
@@ -236,7 +218,7 @@ test_order_and_timing(void)
 	struct host	*h;
 
 	/* `use` before the template, `interval` after everything. */
-	c = load("host h {\n address a\n use t2\n use t1\n"
+	c = unit_conf_load("host h {\n address a\n use t2\n use t1\n"
 	    " probe own http { url \"http://x/\" }\n}\n"
 	    "template t1 { probe a http { url \"http://x/\" } }\n"
 	    "template t2 { probe b http { url \"http://x/\" }\n"
@@ -262,7 +244,7 @@ test_order_and_timing(void)
 	    (unsigned long long)h->probes[1]->timeout_ms);
 	conf_free(c);
 
-	c = load("interval 3s\n", &errs);
+	c = unit_conf_load("interval 3s\n", &errs);
 	UNIT_CHECK(c != NULL && c->default_timeout_ms == 3000,
 	    "unset global timeout shrinks to the interval", "%s", errs);
 	conf_free(c);
@@ -293,7 +275,7 @@ test_values(void)
 		snprintf(text, sizeof(text), "host h { address a\n probe p http "
 		    "{\n url \"http://x/\"\n %s\n } }\n", t[i].text);
 		snprintf(name, sizeof(name), "threshold '%s'", t[i].text);
-		c = load(text, &errs);
+		c = unit_conf_load(text, &errs);
 		th = c != NULL && c->hosts[0].probes[0]->nthresholds == 1 ?
 		    &c->hosts[0].probes[0]->thresholds[0] : NULL;
 		UNIT_CHECK(th != NULL && fabs(th->limit - t[i].limit) < 1e-9 &&
@@ -314,7 +296,7 @@ fingerprint_of(const char *probe_body, const char *globals)
 	snprintf(text, sizeof(text), "%shost h { address a\n probe p http {\n"
 	    "%s\n } }\n", globals, probe_body);
 	/* A body that does not build gives NULL; the caller says so. */
-	if ((c = load(text, &errs)) != NULL) {
+	if ((c = unit_conf_load(text, &errs)) != NULL) {
 		fp = xstrdup(c->hosts[0].probes[0]->fingerprint);
 		conf_free(c);
 	}
@@ -551,7 +533,7 @@ test_bad(void)
 	struct config	*c;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		c = load(bad[i].text, &errs);
+		c = unit_conf_load(bad[i].text, &errs);
 		UNIT_CHECK(c == NULL && strcmp(errs, bad[i].errors) == 0,
 		    bad[i].name, "expected [%s] got [%s]", bad[i].errors, errs);
 		conf_free(c);
@@ -564,7 +546,7 @@ test_secrets(void)
 	char		*errs;
 	struct config	*c;
 
-	c = load("database \"password=hunter2\"\ndatabase \"password=hunter3\"\n"
+	c = unit_conf_load("database \"password=hunter2\"\ndatabase \"password=hunter3\"\n"
 	    "host a {\n community \"s3cret\"\n community \"s3cret2\"\n"
 	    " probe p snmp { oid 1.3.6.1.2.1.1.3.0 }\n}\n", &errs);
 	UNIT_CHECK(c == NULL && strstr(errs, "hunter") == NULL &&
@@ -593,12 +575,12 @@ test_robust(void)
 	struct config	*c;
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		c = load(t[i], &errs);
+		c = unit_conf_load(t[i], &errs);
 		conf_free(c);
 	}
 	memset(big, 'x', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
-	c = load(big, &errs);
+	c = unit_conf_load(big, &errs);
 	UNIT_CHECK(c == NULL && strcmp(errs,
 	    "t.conf:1:1: word too long (limit 4096 bytes)\n") == 0,
 	    "token length limit", "%s", errs);

@@ -242,16 +242,11 @@ conf_layouts(void)
 	    "host \"b\" { address 127.0.0.1; rrd { archive 3d@step }\n"
 	    "  probe \"p\" http { url \"http://127.0.0.1:1/\" } }\n"
 	    "host \"c\" { address 127.0.0.1 }\n";
-	struct conf_err		 err = { 0 };
-	struct conf_tree	*tree;
-	struct config		*cfg = NULL;
+	struct config		*cfg;
 	char			*errors;
 	struct rrd_ds		 ds;
 
-	unit_capture_start();
-	if ((tree = conf_parse_string("t.conf", text, &err)) != NULL)
-		cfg = conf_build(tree, &err);
-	errors = unit_capture_end();
+	cfg = unit_conf_load(text, &errors);
 	UNIT_CHECK(cfg != NULL, "rrd conf: layouts at every level load", "%s", errors);
 	if (cfg == NULL)
 		return;
@@ -306,12 +301,8 @@ conf_layouts(void)
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char name[160];
-		struct conf_err e2 = { 0 };
-		cfg = NULL;
-		unit_capture_start();
-		if ((tree = conf_parse_string("t.conf", bad[i].text, &e2)) != NULL)
-			cfg = conf_build(tree, &e2);
-		errors = unit_capture_end();
+
+		cfg = unit_conf_load(bad[i].text, &errors);
 		snprintf(name, sizeof(name), "rrd conf: error \"%s\"", bad[i].want);
 		UNIT_CHECK(cfg == NULL && strstr(errors, bad[i].want) != NULL, name, "%s", errors);
 		if (cfg != NULL)

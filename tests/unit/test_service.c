@@ -69,20 +69,6 @@ test_rules(void)
 
 /* ----------------------------------------------------------------- conf */
 
-static struct config *
-load(const char *text, char **errors)
-{
-	struct conf_err		 err = { 0 };
-	struct conf_tree	*tree;
-	struct config		*cfg = NULL;
-
-	unit_capture_start();
-	if ((tree = conf_parse_string("t.conf", text, &err)) != NULL)
-		cfg = conf_build(tree, &err);
-	*errors = unit_capture_end();
-	return cfg;
-}
-
 #define HOSTS								\
 	"host web1 {\n address 127.0.0.1\n probe home tcp { port 80 }\n}\n"	\
 	"host web2 {\n address 127.0.0.2\n probe home tcp { port 80 }\n}\n"	\
@@ -92,7 +78,7 @@ static void
 test_conf_good(void)
 {
 	char		*errs;
-	struct config	*cfg = load(HOSTS
+	struct config	*cfg = unit_conf_load(HOSTS
 	    "sla-interval 5s\n"
 	    "service payments { member db1 }\n"
 	    "service webshop {\n"
@@ -224,7 +210,7 @@ test_conf_bad(void)
 {
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char		*errs;
-		struct config	*cfg = load(bad[i].text, &errs);
+		struct config	*cfg = unit_conf_load(bad[i].text, &errs);
 
 		UNIT_CHECK(cfg == NULL && strcmp(errs, bad[i].want) == 0, bad[i].name,
 		    "got '%s' want '%s'", errs, bad[i].want);
@@ -249,7 +235,7 @@ static void
 test_derive(void)
 {
 	char		 *errs;
-	struct config	 *cfg = load(HOSTS
+	struct config	 *cfg = unit_conf_load(HOSTS
 	    "service db { member db1 }\n"
 	    "service shop {\n  rule at-least 1\n  member web1 home\n  member web2 home\n"
 	    "  depends db\n}\n", &errs);
@@ -321,7 +307,7 @@ test_derive(void)
 
 	/* a reload without shop and web1: their intervals end as unknown */
 	{
-		struct config	*cfg2 = load("host db1 {\n address 127.0.0.3\n probe pg tcp "
+		struct config	*cfg2 = unit_conf_load("host db1 {\n address 127.0.0.3\n probe pg tcp "
 		    "{ port 5432 }\n}\nservice db { member db1 }\n", &errs);
 		struct checkset	*cs2 = cfg2 != NULL ? checks_build(cfg2) : NULL;
 

@@ -203,45 +203,6 @@ test_maint_time(void)
 
 /* ------------------------------------------------------------ conf */
 
-static FILE	*cap;
-static int	 saved = -1;
-
-static struct config *
-load(const char *text, char *errs, size_t len)
-{
-	struct conf_err		 err = { 0 };
-	struct conf_tree	*tree;
-	struct config		*cfg = NULL;
-	char			 line[1024];
-	size_t			 used = 0;
-
-	fflush(stderr);
-	if (cap == NULL && (cap = tmpfile()) == NULL)
-		exit(2);
-	if (ftruncate(fileno(cap), 0) == -1)
-		exit(2);
-	rewind(cap);
-	saved = dup(2);
-	dup2(fileno(cap), 2);
-	if ((tree = conf_parse_string("t.conf", text, &err)) != NULL)
-		cfg = conf_build(tree, &err);
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
-	rewind(cap);
-	errs[0] = '\0';
-	while (fgets(line, sizeof(line), cap) != NULL) {
-		const char *p = strlen(line) > 20 && line[4] == '-' ? line + 20 : line;
-		size_t n = strlen(p);
-
-		if (used + n + 1 > len)
-			break;
-		memcpy(errs + used, p, n + 1);
-		used += n;
-	}
-	return cfg;
-}
-
 #define H(name, extra) "host " name " { address 127.0.0.1; " extra \
 	"probe p http { url \"http://127.0.0.1/\" } }\n"
 
@@ -299,10 +260,10 @@ static const struct {
 static void
 test_conf(void)
 {
-	char	errs[8192];
+	char	*errs;
 
 	for (size_t i = 0; i < sizeof(conf_cases) / sizeof(conf_cases[0]); i++) {
-		struct config *cfg = load(conf_cases[i].text, errs, sizeof(errs));
+		struct config *cfg = unit_conf_load(conf_cases[i].text, &errs);
 
 		if (conf_cases[i].err == NULL)
 			UNIT_CHECK(cfg != NULL, conf_cases[i].name, "errors: %s", errs);
@@ -316,14 +277,14 @@ test_conf(void)
 static void
 test_conf_values(void)
 {
-	char			 errs[4096];
+	char			*errs;
 	struct config		*cfg;
 	const struct probe_def	*d;
 
-	cfg = load(H("a", "") H("b", "parent a; impact 1; tag dmz web; availability p; ")
+	cfg = unit_conf_load(H("a", "") H("b", "parent a; impact 1; tag dmz web; availability p; ")
 	    "settle 2s\npriority-matrix { impact 1 P1 P1 P2 }\n"
 	    "maintenance m { hosts b; probes p; every sat,sun 22:00-02:00 }\n",
-	    errs, sizeof(errs));
+	    &errs);
 	UNIT_CHECK(cfg != NULL, "values: builds", "%s", errs);
 	if (cfg == NULL)
 		return;
@@ -356,7 +317,7 @@ test_conf_values(void)
 static void
 test_impact_derived(void)
 {
-	char		 text[8192], errs[4096];
+	char		 text[8192], *errs;
 	size_t		 len = 0;
 	struct config	*cfg;
 
@@ -365,7 +326,7 @@ test_impact_derived(void)
 		len += (size_t)snprintf(text + len, sizeof(text) - len,
 		    "host c%d { address 127.0.0.1; parent core; %s probe p http "
 		    "{ url \"http://127.0.0.1/\" } }\n", i, i == 0 ? "parent edge;" : "");
-	cfg = load(text, errs, sizeof(errs));
+	cfg = unit_conf_load(text, &errs);
 	UNIT_CHECK(cfg != NULL, "impact: builds", "%s", errs);
 	if (cfg == NULL)
 		return;

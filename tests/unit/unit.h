@@ -76,4 +76,26 @@ unit_capture_end(void)
 	return out;
 }
 
+#ifdef ITSMD_H
+/*
+ * Parses and builds `text` as file "t.conf"; what that said on stderr (the
+ * conf errors, file:line:col) lands in *errors.
+ */
+__attribute__((unused)) static struct config *
+unit_conf_load(const char *text, char **errors)
+{
+	struct conf_err		 err = { 0 };
+	struct conf_tree	*tree;
+	struct config		*cfg = NULL;
+
+	unit_capture_start();
+	if ((tree = conf_parse_string("t.conf", text, &err)) != NULL)
+		cfg = conf_build(tree, &err);
+	*errors = unit_capture_end();
+	if ((cfg == NULL) != (err.count > 0))
+		printf("# inconsistent: cfg %p with %d errors\n", (void *)cfg, err.count);
+	return cfg;
+}
+#endif
+
 #endif
