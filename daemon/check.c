@@ -40,7 +40,7 @@ counter_rate_why(struct counter_prev *p, const struct sample *s, uint64_t now_ms
 	 * ticks into a spike: keep the older sample and rate over a longer
 	 * span next time.
 	 */
-	if (p->have && now_ms > p->mono_ms && now_ms - p->mono_ms < min_ms)
+	if (p->have && !s->discontinuity && now_ms > p->mono_ms && now_ms - p->mono_ms < min_ms)
 		return false;
 	if (!p->have || now_ms <= p->mono_ms)
 		ok = false;

@@ -86,6 +86,15 @@ test_counter_guards(void)
 	ok = counter_rate(&p, &s, 11000, 250, &r);
 	UNIT_CHECK(ok && r == 100, "counter: the next rate spans from the kept sample",
 	    "%d %g", ok, r);
+	/* A restart seen too soon still re-bases: no false rate after it. */
+	s.raw = 5;
+	s.discontinuity = true;
+	counter_rate(&p, &s, 11002, 250, &r);
+	s.raw = 105;
+	s.discontinuity = false;
+	ok = counter_rate(&p, &s, 12002, 250, &r);
+	UNIT_CHECK(ok && r == 100, "counter: a restart sample arriving early still re-bases",
+	    "%d %g", ok, r);
 
 	/* A young agent's counter leaving 0 (its first read of the source):
 	 * no rate; on an older agent 0 -> 5 is a rate like any other. */
