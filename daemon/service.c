@@ -54,6 +54,7 @@ static struct {
 	void			*journal;	/* tsearch tree of struct journaled */
 	char			**subjects;	/* "kind\tname" of every service and host */
 	size_t			  nsubjects;
+	bool			  stopping;	/* unknown journaled: nothing more to say */
 } sv;
 
 static int
@@ -305,7 +306,8 @@ service_check_done(const struct check *c)
 	uint64_t	 when = c->result.finished_wall_ms != 0 ? c->result.finished_wall_ms :
 			    wall_ms();
 
-	if ((m = watched_find(c)) == NULL)
+	/* Runs ending while the database drains must not undo the unknowns. */
+	if (sv.stopping || (m = watched_find(c)) == NULL)
 		return;
 	watched_read(c, &st, &maint, &known);
 	if (m->known == known && m->state == st && m->maint == maint)
@@ -487,6 +489,7 @@ void
 service_stopping(void)
 {
 	twalk(sv.journal, journal_unknown);
+	sv.stopping = true;
 }
 
 static void
