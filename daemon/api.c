@@ -210,8 +210,12 @@ sla_done(void *arg, const struct pg_result *res, const char *error)
 		/* sla_period_parse() names a bad period; anything else is ours. */
 		if (strncmp(error, "period ", 7) == 0)
 			reply_text(req, HTTP_BADREQUEST, "Bad Request", error);
-		else
-			reply_text(req, HTTP_INTERNAL, "Internal Server Error", error);
+		else {
+			/* The database's words stay in the log, not with the client. */
+			log_warnx("api: /sla: %s", error);
+			reply_text(req, HTTP_INTERNAL, "Internal Server Error",
+			    "database error (see the itsmd log)");
+		}
 		return;
 	}
 	json = db_ntuples(res) > 0 ? db_value(res, 0, 0) : "[]";
