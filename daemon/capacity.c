@@ -147,10 +147,13 @@ forecast_one(struct cap_run *run, const char *host, const char *label, const cha
 		log_debug("capacity: %s: %s", path, why);
 		r->fc.found = false;
 	}
-	limit = r->fc.limit;	/* of_max: now in the metric's unit */
+	if (rc == 0)
+		limit = r->fc.limit;	/* of_max: now in the metric's unit */
 	/* Say where an of-speed limit came from, and which method dated it. */
-	if (of_max)
+	if (of_max && rc == 0)
 		snprintf(lim, sizeof(lim), "%g (%g%% of %g)", limit, pct, limit * 100 / pct);
+	else if (of_max)	/* the file could not be read: no maximum known */
+		snprintf(lim, sizeof(lim), "%g%% of its maximum", pct);
 	else
 		snprintf(lim, sizeof(lim), "%g", limit);
 	if (r->fc.hw)
