@@ -23,19 +23,11 @@ sched_init(struct event_base *base)
 	sched_base = base;
 }
 
-/* FNV-1a: cheap, stable across runs and builds, good enough to spread phases. */
+/* Stable across runs and builds, so a restart keeps every check's phase. */
 uint64_t
 sched_first_offset(const char *key, uint64_t interval_ms)
 {
-	uint64_t	h = 0xcbf29ce484222325ULL;
-
-	if (interval_ms == 0)
-		return 0;
-	for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
-		h ^= *p;
-		h *= 0x100000001b3ULL;
-	}
-	return h % interval_ms;
+	return interval_ms == 0 ? 0 : hash_str(key) % interval_ms;
 }
 
 static void

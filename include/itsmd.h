@@ -43,6 +43,9 @@ void	*xreallocarray(void *, size_t, size_t);
 char	*xstrdup(const char *);
 char	*xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* ---------------------------------------------------------------- hash.c */
+uint64_t hash_str(const char *);	/* FNV-1a: stable across runs, for spreading */
+
 /* ------------------------------------------------------------ monotime.c */
 uint64_t mono_ms(void);		/* CLOCK_MONOTONIC, for deadlines */
 uint64_t wall_ms(void);		/* CLOCK_REALTIME, for stored timestamps */

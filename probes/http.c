@@ -1563,13 +1563,7 @@ http_set_maxconnects(void)
 static size_t
 origin_bucket(const char *key)
 {
-	uint64_t	h = 0xcbf29ce484222325ULL;
-
-	for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
-		h ^= *p;
-		h *= 0x100000001b3ULL;
-	}
-	return h % HTTP_ORIGIN_BUCKETS;
+	return hash_str(key) % HTTP_ORIGIN_BUCKETS;
 }
 
 static void

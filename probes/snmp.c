@@ -555,13 +555,7 @@ is_ip_literal(const char *a)
 static unsigned
 agent_hash(const char *s)
 {
-	uint32_t	h = 2166136261u;
-
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 16777619u;
-	}
-	return h % SNMP_AGENT_BUCKETS;
+	return hash_str(s) % SNMP_AGENT_BUCKETS;
 }
 
 /* The agent of a new session, made on first use. */
