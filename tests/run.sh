@@ -23,6 +23,7 @@ JOBS=${TEST_JOBS:-3}
 
 passed=0
 failed=0
+skipped=0
 failures=()
 tmp=$(mktemp -d /tmp/itsmd-run.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
@@ -40,7 +41,7 @@ trap stop INT TERM
 # run_one NAME OUT CMD...: one program; its output goes to OUT, followed by
 # the summary line, and its counts "ok bad" to OUT.res.
 run_one() {
-	local name=$1 out=$2 rc ok bad start
+	local name=$1 out=$2 rc ok bad skip start
 	shift 2
 	start=$SECONDS
 	{
@@ -54,8 +55,9 @@ run_one() {
 		rm -f "$out.pid"
 	} >"$out"
 	rc=$(sed 's/rc=//' "$out.rc")
-	ok=$(grep -c '^ok ' "$out")
+	ok=$(grep '^ok ' "$out" | grep -vc '# SKIP')
 	bad=$(grep -c '^not ok ' "$out")
+	skip=$(grep '^ok ' "$out" | grep -c '# SKIP')
 	if [ "$rc" != 0 ] && [ "$bad" = 0 ]; then
 		if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
 			echo "not ok - $name: timed out after $TIMEOUT s"
@@ -67,16 +69,17 @@ run_one() {
 		fi >>"$out"
 		bad=1
 	fi
-	echo "# $name: $ok ok, $bad not ok, exit $rc, $((SECONDS - start)) s" >>"$out"
-	echo "$ok $bad" >"$out.res"
+	echo "# $name: $ok ok, $bad not ok, $skip skipped, exit $rc, $((SECONDS - start)) s" >>"$out"
+	echo "$ok $bad $skip" >"$out.res"
 }
 
 # collect NAME OUT: show a finished program's output and count it.
 collect() {
-	local name=$1 out=$2 ok bad
+	local name=$1 out=$2 ok bad skip
 	cat "$out"
-	read -r ok bad <"$out.res"
+	read -r ok bad skip <"$out.res"
 	passed=$((passed + ok))
+	skipped=$((skipped + ${skip:-0}))
 	failed=$((failed + bad))
 	[ "$bad" != 0 ] && failures+=("$name")
 }
@@ -84,7 +87,7 @@ collect() {
 # serial NAME CMD...: run now, output shown as it comes.
 n=0
 serial() {
-	local name=$1 out ok bad
+	local name=$1 out ok bad skip
 	shift
 	n=$((n + 1))
 	out=$tmp/$n
@@ -92,9 +95,10 @@ serial() {
 	run_one "$name" "$out" "$@" &
 	tail -q -n +1 --pid=$! -f "$out" 2>/dev/null
 	wait
-	[ -e "$out.res" ] || echo "0 1" >"$out.res"
-	read -r ok bad <"$out.res"
+	[ -e "$out.res" ] || echo "0 1 0" >"$out.res"
+	read -r ok bad skip <"$out.res"
 	passed=$((passed + ok))
+	skipped=$((skipped + ${skip:-0}))
 	failed=$((failed + bad))
 	[ "$bad" != 0 ] && failures+=("$name")
 }
@@ -162,5 +166,6 @@ done
 if [ ${#failures[@]} -gt 0 ]; then
 	echo "# failed: ${failures[*]}"
 fi
+[ "$skipped" != 0 ] && echo "# $skipped skipped (not counted as passed)"
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -92,7 +92,7 @@ tap_check "/status shows the backoff of a dead host and none for a live one" \
 
 # The agent of host "back" comes up: its first answer ends the backoff, and
 # from then on it stores a value every second.
-snmpd_start "$ENV_DIR/back" "$BACK_PORT" || tap_fail "environment: second snmpd"
+snmpd_start "$ENV_DIR/back" "$BACK_PORT" || { tap_fail "environment: second snmpd"; exit 1; }
 snmp_set "$ENV_DIR/back" 1 gauge 9
 answers() { log_has "back/p: answers again; back to every 1000 ms"; }
 if wait_until 8 answers; then tap_ok "a backed-off host is polled again within 4 intervals of its agent's return"

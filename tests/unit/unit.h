@@ -93,7 +93,8 @@ unit_conf_load(const char *text, char **errors)
 		cfg = conf_build(tree, &err);
 	*errors = unit_capture_end();
 	if ((cfg == NULL) != (err.count > 0))
-		printf("# inconsistent: cfg %p with %d errors\n", (void *)cfg, err.count);
+		UNIT_CHECK(0, "conf: a config is built exactly when no error was reported",
+		    "cfg %p with %d errors", (void *)cfg, err.count);
 	return cfg;
 }
 #endif
