@@ -98,6 +98,11 @@ checks_adopt(struct checkset *new, struct checkset *old)
 			}
 			n->ninst = 1;
 		}
+		/* kept files are per metric name: the new def may name others */
+		for (size_t j = 0; j < n->ninst; j++) {
+			free(n->inst[j]->series);
+			n->inst[j]->series = NULL;
+		}
 		if (same) {
 			n->next_due_ms = o->next_due_ms;
 			n->runs = o->runs;

@@ -55,8 +55,8 @@
  * strings.  key and path never change once made (the worker reads path);
  * the fields after them belong to the worker thread alone.
  */
-struct known {
-	struct known	*hnext;		/* loop: hash chain */
+struct rrd_series {
+	struct rrd_series	*hnext;		/* loop: hash chain */
 	uint32_t	 hash;
 	size_t		 keylen;
 	char		*key;		/* host \0 probe \0 row \0 metric \0 */
@@ -70,7 +70,7 @@ struct known {
 };
 
 struct rrd_item {
-	struct known	*k;
+	struct rrd_series	*k;
 	uint64_t	 when_ms;
 	double		 value;
 	unsigned	 step_s;
@@ -106,11 +106,12 @@ static struct {
 	bool		 storage_reported;	/* loop side: incident raised */
 	struct event	*watch;
 	uint64_t	 written;
+	unsigned	 gen;		/* rrdw_start count: see rrdw_generation */
 } W = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
 /* The loop's side: the series table and this pass's updates. */
 static struct {
-	struct known	**tab;
+	struct rrd_series	**tab;
 	size_t		  nbuckets, count;
 	struct items	  buf;
 	struct event	 *flush;	/* active once per pass with updates */
@@ -122,7 +123,7 @@ static struct {
 	struct items	 held;		/* taken from W.q, not yet written */
 	size_t		*next;		/* per held item: next of the same file */
 	size_t		 nextcap;
-	struct known	**touched;	/* this round's files, first-seen order */
+	struct rrd_series	**touched;	/* this round's files, first-seen order */
 	size_t		 ntouched, touchedcap;
 	uint64_t	 gen;
 	bool		 resend;	/* a batch is sent again after a cut */
@@ -130,7 +131,7 @@ static struct {
 	char		*cdir;		/* realpath of the rrd dir, for rrdcached */
 	char		*out;		/* the batch being built */
 	size_t		 outlen, outcap;
-	struct known	**cmd;		/* the batch's commands: which file */
+	struct rrd_series	**cmd;		/* the batch's commands: which file */
 	size_t		 ncmd, cmdcap;
 	struct rrd_item	**cmditems;	/* and which items each covers */
 	size_t		 ncmditems, cmditemscap;
@@ -153,8 +154,9 @@ rrdw_path(const char *dir, const char *host, const char *probe, const char *row,
 	return xasprintf("%s/%s/%s/%s.rrd", dir, host, probe, metric);
 }
 
+/* Room for n more items. */
 static void
-items_push(struct items *it, const struct rrd_item *x, size_t n)
+items_reserve(struct items *it, size_t n)
 {
 	if (it->n + n > it->cap) {
 		size_t cap = it->cap ? it->cap : 1024;
@@ -163,6 +165,12 @@ items_push(struct items *it, const struct rrd_item *x, size_t n)
 		it->v = xreallocarray(it->v, cap, sizeof(*it->v));
 		it->cap = cap;
 	}
+}
+
+static void
+items_push(struct items *it, const struct rrd_item *x, size_t n)
+{
+	items_reserve(it, n);
 	memcpy(it->v + it->n, x, n * sizeof(*x));
 	it->n += n;
 }
@@ -197,7 +205,7 @@ key_hash(const char *const s[4])
 }
 
 static bool
-key_eq(const struct known *k, const char *const s[4])
+key_eq(const struct rrd_series *k, const char *const s[4])
 {
 	const char	*p = k->key;
 
@@ -214,11 +222,11 @@ static void
 series_grow(void)
 {
 	size_t		  nb = L.nbuckets ? L.nbuckets * 4 : SERIES_BUCKETS0;
-	struct known	**tab = xcalloc(nb, sizeof(*tab));
+	struct rrd_series	**tab = xcalloc(nb, sizeof(*tab));
 
 	for (size_t i = 0; i < L.nbuckets; i++)
 		while (L.tab[i] != NULL) {
-			struct known *k = L.tab[i];
+			struct rrd_series *k = L.tab[i];
 			L.tab[i] = k->hnext;
 			k->hnext = tab[k->hash & (nb - 1)];
 			tab[k->hash & (nb - 1)] = k;
@@ -229,12 +237,12 @@ series_grow(void)
 }
 
 /* The file of a series, found by its names or made (loop side). */
-static struct known *
+static struct rrd_series *
 series_get(const char *host, const char *probe, const char *row, const char *metric)
 {
 	const char	*s[4] = { host, probe, row ? row : "", metric };
 	uint32_t	 h = key_hash(s);
-	struct known	*k;
+	struct rrd_series	*k;
 	size_t		 len = 0;
 
 	if (L.nbuckets > 0)
@@ -319,21 +327,48 @@ void
 rrdw_update_ds(const char *host, const char *probe, const char *row, const char *metric,
     uint64_t step_ms, uint64_t when_wall_ms, bool ok, double value, const struct rrd_ds *ds)
 {
-	struct rrd_item	it;
+	rrdw_put(rrdw_series(host, probe, row, metric), step_ms, when_wall_ms, ok, value, ds);
+}
 
-	if (!W.started)
+/*
+ * A series' file, for a caller to keep (check.c keeps one per metric of an
+ * instance): the lookup by four names is then paid once, not per sample.
+ * Valid while rrdw_generation() is unchanged; NULL while the writer is off.
+ */
+struct rrd_series *
+rrdw_series(const char *host, const char *probe, const char *row, const char *metric)
+{
+	return W.started ? series_get(host, probe, row, metric) : NULL;
+}
+
+/* Changes at every rrdw_start: handles kept from an earlier start are stale. */
+unsigned
+rrdw_generation(void)
+{
+	return W.gen;
+}
+
+void
+rrdw_put(struct rrd_series *k, uint64_t step_ms, uint64_t when_wall_ms, bool ok, double value,
+    const struct rrd_ds *ds)
+{
+	struct rrd_item	*it;
+
+	if (!W.started || k == NULL)
 		return;
-	it.k = series_get(host, probe, row, metric);
-	it.step_s = step_ms >= 1000 ? (unsigned)(step_ms / 1000) : 1;
-	it.when_ms = when_wall_ms;
-	it.ok = ok;
-	it.value = value;
-	it.done = false;
+	if (L.buf.n == L.buf.cap)
+		items_reserve(&L.buf, 1);
+	it = &L.buf.v[L.buf.n++];
+	it->k = k;
+	it->step_s = step_ms >= 1000 ? (unsigned)(step_ms / 1000) : 1;
+	it->when_ms = when_wall_ms;
+	it->ok = ok;
+	it->value = value;
+	it->done = false;
 	if (ds != NULL)
-		it.ds = *ds;
+		it->ds = *ds;
 	else
-		it.ds = (struct rrd_ds){ rrdl_default(), NAN, NAN };
-	items_push(&L.buf, &it, 1);
+		it->ds = (struct rrd_ds){ rrdl_default(), NAN, NAN };
 	if (L.flush == NULL)
 		hand_over();		/* no loop (tools, tests): at once */
 	else if (!L.pending) {
@@ -348,7 +383,7 @@ rrdw_update_ds(const char *host, const char *probe, const char *row, const char 
  * 10,000 lines a minute.  fail_summary() says how many there were.
  */
 static void
-complain(struct known *k, unsigned step_s, const char *what)
+complain(struct rrd_series *k, unsigned step_s, const char *what)
 {
 	uint64_t	now = mono_ms();
 
@@ -425,7 +460,7 @@ mkdir_parents(const char *path)
 
 /* The layout is rrd_layout.c's (the conf's `rrd { }`, the metric's bounds). */
 static int
-rrd_make(struct known *k, unsigned step, uint64_t when_ms, const struct rrd_ds *ds)
+rrd_make(struct rrd_series *k, unsigned step, uint64_t when_ms, const struct rrd_ds *ds)
 {
 	char		*args[RRDL_MAX_ARGS];
 	const char	*argv[RRDL_MAX_ARGS];
@@ -555,7 +590,7 @@ daemon_up(void)
  * a step in place, and a new file would lose the history.  Said once.
  */
 static void
-layout_check(struct known *k, unsigned step, const struct rrd_ds *ds)
+layout_check(struct rrd_series *k, unsigned step, const struct rrd_ds *ds)
 {
 	rrd_info_t	*info;
 	char		 why[160];
@@ -588,7 +623,7 @@ out_add(const char *s, size_t n)
 /* The file's name as rrdcached wants it: absolute, spaces and \ escaped
  * (what librrd's client does for a unix socket). */
 static const char *
-cpath(struct known *k)
+cpath(struct rrd_series *k)
 {
 	char	*abs, *e, *o;
 
@@ -632,7 +667,7 @@ batch_reset(void)
 }
 
 static void
-cmd_begin(struct known *k)
+cmd_begin(struct rrd_series *k)
 {
 	const char	*p = cpath(k);
 
@@ -655,7 +690,7 @@ cmd_begin(struct known *k)
 /* n updates of one file into the batch: one UPDATE line, or more when
  * the samples would not fit in rrdcached's command buffer. */
 static void
-batch_add(struct known *k, struct rrd_item **v, size_t n)
+batch_add(struct rrd_series *k, struct rrd_item **v, size_t n)
 {
 	char	s[64];
 	size_t	line = 0;
@@ -749,7 +784,7 @@ batch_send(void)
 		cmdno = strtol(line, &end, 10);
 		if (cmdno < 1 || (size_t)cmdno > T.ncmd)
 			continue;
-		struct known *k = T.cmd[cmdno - 1];
+		struct rrd_series *k = T.cmd[cmdno - 1];
 		struct rrd_item *it = T.cmditems[T.cmdfirst[cmdno - 1]];
 		good -= T.cmdfirst[cmdno] - T.cmdfirst[cmdno - 1];
 		/* A batch sent again after a cut may repeat what got through. */
@@ -787,7 +822,7 @@ cut:
  * rrdcached is unreachable: the items must wait.
  */
 static int
-write_file(struct known *k, struct rrd_item **v, size_t n, bool cached)
+write_file(struct rrd_series *k, struct rrd_item **v, size_t n, bool cached)
 {
 	char		 upd[RRDW_BATCH][64];
 	const char	*argv[RRDW_BATCH];
@@ -862,7 +897,7 @@ write_round(bool direct)
 	T.gen++;
 	T.ntouched = 0;
 	for (size_t i = 0; i < n; i++) {
-		struct known *k = T.held.v[i].k;
+		struct rrd_series *k = T.held.v[i].k;
 		if (k->gen != T.gen) {
 			k->gen = T.gen;
 			k->first = i;
@@ -878,7 +913,7 @@ write_round(bool direct)
 	}
 	batch_reset();
 	for (size_t t = 0; t < T.ntouched && ok; t++) {
-		struct known *k = T.touched[t];
+		struct rrd_series *k = T.touched[t];
 		for (size_t i = k->first; i != SIZE_MAX && ok;) {
 			size_t m = 0;
 			for (; i != SIZE_MAX && m < RRDW_BATCH; i = T.next[i])
@@ -1030,6 +1065,7 @@ rrdw_start(const char *rrd_dir, const char *rrdcached)
 		return -1;
 	}
 	W.started = true;
+	W.gen++;
 	return 0;
 }
 
@@ -1076,7 +1112,7 @@ rrdw_stop(void)
 	csock_close();
 	for (size_t i = 0; i < L.nbuckets; i++)
 		while (L.tab[i] != NULL) {
-			struct known *k = L.tab[i];
+			struct rrd_series *k = L.tab[i];
 			L.tab[i] = k->hnext;
 			free(k->key);
 			free(k->path);

@@ -499,6 +499,8 @@ struct check_inst {
 	char			*rrd_name;	/* row label made safe for a path; "" for the check */
 	struct counter_prev	*prev;		/* one per metric */
 	size_t			 nprev;
+	struct rrd_series	**series;	/* one per metric, made on first store */
+	unsigned		 series_gen;	/* rrdw_generation() they belong to */
 	struct check_state	 st;
 	bool			 seen;		/* table rows: returned by the latest run */
 };
@@ -618,6 +620,17 @@ void	rrdw_stop(void);		/* drains the queue, then joins */
 struct rrd_ds;
 void	rrdw_update_ds(const char *host, const char *probe, const char *row, const char *metric,
 	    uint64_t step_ms, uint64_t when_wall_ms, bool ok, double value, const struct rrd_ds *ds);
+/*
+ * A series (one file) by handle: rrdw_series() finds or makes it once,
+ * rrdw_put() then queues a sample without the lookup.  A handle stays valid
+ * while rrdw_generation() returns what it did when the handle was taken.
+ */
+struct rrd_series;
+struct rrd_series *rrdw_series(const char *host, const char *probe, const char *row,
+	    const char *metric);
+unsigned rrdw_generation(void);
+void	rrdw_put(struct rrd_series *, uint64_t step_ms, uint64_t when_wall_ms, bool ok,
+	    double value, const struct rrd_ds *ds);
 /* DIR/HOST/PROBE/METRIC.rrd, or DIR/HOST/PROBE/ROW/METRIC.rrd for a table row */
 char	*rrdw_path(const char *dir, const char *host, const char *probe, const char *row,
 	    const char *metric);
