@@ -153,8 +153,15 @@ snmp_set "$ENV_DIR" 4 gauge 95
 snmp_set "$ENV_DIR" 5 gauge 95
 tap_check "p2 (min-priority 2) gets the open of a P2 incident" wait_until 10 host_events_are p2 drop open
 tap_check "the router's incident is told" wait_until 10 host_events_are good router open
+# First that both did go bad, or the silence below would prove nothing.
 attached() { [ "$(q "SELECT count(*) FROM incident_cis WHERE host = 'child' AND detached_at IS NULL")" = 1 ]; }
 tap_check "the child is attached to the router's incident" wait_until 10 attached
+child_ci() { q "SELECT severity || ': ' || summary FROM incident_cis WHERE host = 'child'
+    AND detached_at IS NULL"; }
+tap_check "... with its own breach: critical, value = 95 > 90" \
+    test "$(child_ci)" = "critical: value = 95 > 90"
+tap_check "the check in maintenance breached its critical threshold" wait_until 10 \
+    log_has "maint/v: critical in maintenance window 'works': no new incident"
 sleep 3
 tap_check "the attached child notifies no one" silent_on child
 tap_check "the check in maintenance notifies no one" silent_on maint
