@@ -32,6 +32,13 @@ struct svc_rt {
 	struct watched		**members;	/* def->members order; NULL: not found */
 	size_t			 *dependants;	/* services that depend on this one */
 	size_t			  ndependants;
+	/*
+	 * svc_derive's scratch, made once per configure and sized by the
+	 * member count: a derivation runs on every member change.  weights
+	 * never change, so they are filled here once.
+	 */
+	enum severity		 *best, *worst;
+	int			 *weights;
 	enum severity		  state;
 	bool			  maint;
 	bool			  decided;	/* state known (not waiting on first runs) */
@@ -252,9 +259,7 @@ svc_derive(size_t i, uint64_t when, int depth)
 {
 	struct svc_rt		*r = &sv.s[i];
 	const struct service	*d = r->def;
-	enum severity		*best = xcalloc(d->nmembers + 1, sizeof(*best));
-	enum severity		*worst = xcalloc(d->nmembers + 1, sizeof(*worst));
-	int			*wt = xcalloc(d->nmembers + 1, sizeof(*wt));
+	enum severity		*best = r->best, *worst = r->worst;
 	enum severity		 res, alt;
 	bool			 maint = false;
 
@@ -266,7 +271,6 @@ svc_derive(size_t i, uint64_t when, int depth)
 	for (size_t k = 0; k < d->nmembers; k++) {
 		const struct watched *m = r->members[k];
 
-		wt[k] = d->members[k].weight;
 		if (m == NULL || !m->known) {
 			best[k] = SEV_OK;
 			worst[k] = SEV_CRITICAL;
@@ -275,11 +279,10 @@ svc_derive(size_t i, uint64_t when, int depth)
 		best[k] = worst[k] = m->state;
 		maint = maint || m->maint;
 	}
-	res = service_rule_eval(d->rule, d->at_least, d->weighted_pct, best, wt, d->nmembers);
-	alt = service_rule_eval(d->rule, d->at_least, d->weighted_pct, worst, wt, d->nmembers);
-	free(best);
-	free(worst);
-	free(wt);
+	res = service_rule_eval(d->rule, d->at_least, d->weighted_pct, best, r->weights,
+	    d->nmembers);
+	alt = service_rule_eval(d->rule, d->at_least, d->weighted_pct, worst, r->weights,
+	    d->nmembers);
 	for (size_t k = 0; k < d->ndepends; k++) {
 		const struct svc_rt *dep = &sv.s[d->depends[k]];
 
@@ -331,6 +334,9 @@ rt_free(void)
 	for (size_t i = 0; i < sv.ns; i++) {
 		free(sv.s[i].members);
 		free(sv.s[i].dependants);
+		free(sv.s[i].best);
+		free(sv.s[i].worst);
+		free(sv.s[i].weights);
 	}
 	free(sv.w);
 	free(sv.s);
@@ -423,6 +429,11 @@ service_configure(const struct config *cfg, const struct checkset *cs)
 
 		r->def = d;
 		r->members = xcalloc(d->nmembers > 0 ? d->nmembers : 1, sizeof(*r->members));
+		r->best = xcalloc(d->nmembers + 1, sizeof(*r->best));
+		r->worst = xcalloc(d->nmembers + 1, sizeof(*r->worst));
+		r->weights = xcalloc(d->nmembers + 1, sizeof(*r->weights));
+		for (size_t k = 0; k < d->nmembers; k++)
+			r->weights[k] = d->members[k].weight;
 		for (size_t k = 0; k < d->nmembers; k++) {
 			const struct check	*c = member_check(cfg, cs, &d->members[k]);
 			struct watched		*m;
