@@ -430,17 +430,18 @@ itsmd_start() {
 }
 
 # itsmd_stop [TIMEOUT]: SIGTERM, wait (KILL after TIMEOUT s, default 10),
-# and return its exit status (128+N if a signal N ended it).
+# and return its exit status (128+N if a signal N ended it).  Polled, not a
+# background `sleep; kill` watcher, whose sleep would outlive the test.
 itsmd_stop() {
-	local limit=${1:-10} rc watcher
+	local limit=${1:-10} rc
 	[ -n "$ITSMD_PID" ] || { echo "itsmd_stop: itsmd not started" >&2; return 1; }
 	kill -TERM "$ITSMD_PID" 2>/dev/null
-	( sleep "$limit"; kill -KILL "$ITSMD_PID" 2>/dev/null ) &
-	watcher=$!
+	if ! env_wait_gone "$limit" "$ITSMD_PID"; then
+		env_say "itsmd pid $ITSMD_PID still runs $limit s after SIGTERM; killing"
+		kill -KILL "$ITSMD_PID" 2>/dev/null
+	fi
 	wait "$ITSMD_PID"
 	rc=$?
-	kill "$watcher" 2>/dev/null
-	wait "$watcher" 2>/dev/null
 	env_say "itsmd pid $ITSMD_PID exited with status $rc"
 	ITSMD_PID=""
 	return $rc

@@ -109,8 +109,7 @@ bare_lost() { log_has "bare/ping: critical: $NET\\.2: no reply to [0-9]+ echo re
 tap_check "a host with no probe is pinged by default: critical when it does not answer" \
     wait_until 8 bare_lost
 tap_check "the default ping check stores its loss in RRD" wait_until 5 loss_is bare 100
-kill -TERM "$ITSMD_PID"
-wait "$ITSMD_PID"
+itsmd_stop 10
 tap_check "itsmd stops cleanly (exit 0)" test $? = 0
 
 # Where ping sockets are not open to itsmd's group: started as root, itsmd
@@ -137,8 +136,7 @@ uid_is_itsmd() { [ "$(awk '/^Uid:/ { print $3 }' "/proc/$ITSMD_PID/status")" = "
 tap_check "... while the daemon runs as the itsmd user" uid_is_itsmd
 tap_check "no bad state for the raw-socket probe" \
     bash -c "! grep -qE 'nope/ping: (critical|warning|unknown)' '$ITSMD_LOG'"
-kill -TERM "$ITSMD_PID"
-wait "$ITSMD_PID"
+itsmd_stop 10
 tap_check "itsmd stops cleanly (exit 0)" test $? = 0
 
 # Started as the itsmd user itself it has neither kind of socket: the probe
@@ -155,7 +153,6 @@ noping() {
 }
 tap_check "started as the itsmd user, no ping socket, no CAP_NET_RAW: unknown, saying what to change" \
     wait_until 5 noping
-kill -TERM "$ITSMD_PID"
-wait "$ITSMD_PID"
+itsmd_stop 10
 tap_check "itsmd stops cleanly (exit 0)" test $? = 0
 tap_done
