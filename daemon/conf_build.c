@@ -27,6 +27,18 @@
 #define DEFAULT_FLAP_HIGH	50.0
 #define IMPACT_DEPENDANTS	10	/* children that make an unset impact 1 */
 
+/*
+ * Names to indexes, for the lookups a conf makes per service, member,
+ * dependency, parent and SLA: a scan per lookup made a conf of 10,000
+ * services take seconds.  Open addressing on hash_str; the names belong to
+ * the config being built and outlive the index.
+ */
+struct name_index {
+	const char	**name;
+	size_t		 *idx;
+	size_t		  cap, n;	/* cap a power of two, at least twice n */
+};
+
 struct build {
 	struct config		 *cfg;
 	struct conf_err		 *err;
@@ -40,6 +52,8 @@ struct build {
 	size_t			  npp;
 	struct pending_dep	 *pdep;		/* `depends` lines, resolved after all services */
 	size_t			  npdep;
+	struct name_index	  svc_names;	/* service name -> index in cfg->services */
+	struct name_index	  host_names;	/* host name -> index in cfg->hosts (the first) */
 };
 
 /*
@@ -59,6 +73,67 @@ struct conf_key {
 
 /* Called for a key not in the table; returns false if it is unknown. */
 typedef bool (*other_fn)(struct build *, void *, const struct conf_node *);
+
+static size_t
+nidx_slot(const struct name_index *ni, const char *name)
+{
+	size_t	i = (size_t)hash_str(name) & (ni->cap - 1);
+
+	while (ni->name[i] != NULL && strcmp(ni->name[i], name) != 0)
+		i = (i + 1) & (ni->cap - 1);
+	return i;
+}
+
+/* The index name was first added with, or SIZE_MAX. */
+static size_t
+nidx_find(const struct name_index *ni, const char *name)
+{
+	size_t	i;
+
+	if (ni->cap == 0)
+		return SIZE_MAX;
+	i = nidx_slot(ni, name);
+	return ni->name[i] != NULL ? ni->idx[i] : SIZE_MAX;
+}
+
+/* Adds name unless it is there: the first index given for a name stays. */
+static void
+nidx_add(struct name_index *ni, const char *name, size_t idx)
+{
+	size_t	i;
+
+	if (2 * (ni->n + 1) > ni->cap) {
+		struct name_index	bigger = { .cap = ni->cap > 0 ? 2 * ni->cap : 64 };
+
+		bigger.name = xcalloc(bigger.cap, sizeof(*bigger.name));
+		bigger.idx = xcalloc(bigger.cap, sizeof(*bigger.idx));
+		for (i = 0; i < ni->cap; i++)
+			if (ni->name[i] != NULL) {
+				size_t	j = nidx_slot(&bigger, ni->name[i]);
+
+				bigger.name[j] = ni->name[i];
+				bigger.idx[j] = ni->idx[i];
+			}
+		bigger.n = ni->n;
+		free(ni->name);
+		free(ni->idx);
+		*ni = bigger;
+	}
+	i = nidx_slot(ni, name);
+	if (ni->name[i] != NULL)
+		return;
+	ni->name[i] = name;
+	ni->idx[i] = idx;
+	ni->n++;
+}
+
+static void
+nidx_free(struct name_index *ni)
+{
+	free(ni->name);
+	free(ni->idx);
+	memset(ni, 0, sizeof(*ni));
+}
 
 /* A growing string, for fingerprints. */
 struct buf {
@@ -1363,16 +1438,16 @@ g_service(struct build *b, void *obj, const struct conf_node *c)
 	struct config		*cfg = obj;
 	struct svc_build	 sb = { 0 };
 	struct service		*s;
+	size_t			 dup;
 
-	for (size_t i = 0; i < cfg->nservices; i++)
-		if (strcmp(cfg->services[i].name, c->args[0]) == 0) {
-			char *first = fmt_pos(&cfg->services[i].pos);
+	if ((dup = nidx_find(&b->svc_names, c->args[0])) != SIZE_MAX) {
+		char *first = fmt_pos(&cfg->services[dup].pos);
 
-			conf_error(b->err, &c->argpos[0], "duplicate service '%s' (first at "
-			    "%s)", c->args[0], first);
-			free(first);
-			return;
-		}
+		conf_error(b->err, &c->argpos[0], "duplicate service '%s' (first at "
+		    "%s)", c->args[0], first);
+		free(first);
+		return;
+	}
 	cfg->services = xreallocarray(cfg->services, cfg->nservices + 1,
 	    sizeof(*cfg->services));
 	s = &cfg->services[cfg->nservices++];
@@ -1380,6 +1455,7 @@ g_service(struct build *b, void *obj, const struct conf_node *c)
 	s->name = xstrdup(c->args[0]);
 	s->pos = c->argpos[0];
 	s->impact = 2;
+	nidx_add(&b->svc_names, s->name, cfg->nservices - 1);
 	check_name(b, "service", s->name, &c->argpos[0]);
 	sb.s = s;
 	walk(b, service_keys, sizeof(service_keys) / sizeof(service_keys[0]), c, &sb, NULL);
@@ -1402,12 +1478,11 @@ g_sla_interval(struct build *b, void *obj, const struct conf_node *c)
 }
 
 static struct host *
-find_host(struct config *cfg, const char *name)
+find_host(struct build *b, const char *name)
 {
-	for (size_t i = 0; i < cfg->nhosts; i++)
-		if (strcmp(cfg->hosts[i].name, name) == 0)
-			return &cfg->hosts[i];
-	return NULL;
+	size_t	i = nidx_find(&b->host_names, name);
+
+	return i != SIZE_MAX ? &b->cfg->hosts[i] : NULL;
 }
 
 /* DFS over depends: 1 while on the path, 2 when done.  Reports each loop once. */
@@ -1438,17 +1513,24 @@ resolve_services(struct build *b)
 	struct config		 *cfg = b->cfg;
 	unsigned char		 *color;
 	const struct conf_pos	***dpos;
+	struct name_index	  sla_names = { 0 };
+	const struct sla_def	**slas = NULL;	/* sla_names' indexes point here */
+	size_t			  nslas = 0;
 
+	for (size_t i = 0; i < cfg->nservices; i++)
+		nslas += cfg->services[i].nslas;
+	slas = xcalloc(nslas + 1, sizeof(*slas));
+	nslas = 0;
 	for (size_t i = 0; i < cfg->nservices; i++) {
 		struct service	*s = &cfg->services[i];
 
 		/* SLA incidents are filed under the service's name, as a CI */
-		if (find_host(cfg, s->name) != NULL)
+		if (find_host(b, s->name) != NULL)
 			conf_error(b->err, &s->pos, "service '%s' has the name of a host: SLA "
 			    "incidents would be filed under that host", s->name);
 		for (size_t k = 0; k < s->nmembers; k++) {
 			struct service_member	*m = &s->members[k];
-			struct host		*h = find_host(cfg, m->host);
+			struct host		*h = find_host(b, m->host);
 			bool			 found = false;
 
 			if (h == NULL) {
@@ -1462,33 +1544,31 @@ resolve_services(struct build *b)
 				conf_error(b->err, &m->probe_pos, "service '%s': host '%s' has no "
 				    "probe '%s'", s->name, m->host, m->probe);
 		}
-		for (size_t k = 0; k < s->nslas; k++)
-			for (size_t j = 0; j <= i; j++)
-				for (size_t l = 0; l < cfg->services[j].nslas; l++) {
-					struct sla_def *o = &cfg->services[j].slas[l];
-					char *first;
+		for (size_t k = 0; k < s->nslas; k++) {
+			size_t		 first = nidx_find(&sla_names, s->slas[k].name);
+			char		*fp;
 
-					if ((j == i && l >= k) || strcmp(o->name,
-					    s->slas[k].name) != 0)
-						continue;
-					first = fmt_pos(&o->pos);
-					conf_error(b->err, &s->slas[k].pos, "duplicate sla '%s' "
-					    "(first at %s): SLA names are unique across services",
-					    o->name, first);
-					free(first);
-				}
+			if (first == SIZE_MAX) {
+				slas[nslas] = &s->slas[k];
+				nidx_add(&sla_names, s->slas[k].name, nslas++);
+				continue;
+			}
+			fp = fmt_pos(&slas[first]->pos);
+			conf_error(b->err, &s->slas[k].pos, "duplicate sla '%s' (first at "
+			    "%s): SLA names are unique across services", s->slas[k].name, fp);
+			free(fp);
+		}
 	}
+	nidx_free(&sla_names);
+	free(slas);
 	/* dpos[i][k]: where service i's k-th dependency was written */
 	dpos = xcalloc(cfg->nservices + 1, sizeof(*dpos));
 	for (size_t i = 0; i < b->npdep; i++) {
 		struct pending_dep	*p = &b->pdep[i];
 		struct service		*s = &cfg->services[p->svc];
-		size_t			 j;
+		size_t			 j = nidx_find(&b->svc_names, p->name);
 
-		for (j = 0; j < cfg->nservices; j++)
-			if (strcmp(cfg->services[j].name, p->name) == 0)
-				break;
-		if (j == cfg->nservices) {
+		if (j == SIZE_MAX) {
 			conf_error(b->err, p->pos, "service '%s' depends on unknown service "
 			    "'%s'", s->name, p->name);
 			continue;
@@ -2700,11 +2780,8 @@ resolve_parents(struct build *b)
 
 	for (size_t i = 0; i < b->npp; i++) {
 		struct pending_parent	*p = &b->pp[i];
-		struct host		*h = p->host, *to = NULL;
+		struct host		*h = p->host, *to = find_host(b, p->name);
 
-		for (size_t j = 0; j < cfg->nhosts && to == NULL; j++)
-			if (strcmp(cfg->hosts[j].name, p->name) == 0)
-				to = &cfg->hosts[j];
 		if (to == NULL) {
 			conf_error(b->err, p->pos, "unknown parent host '%s'", p->name);
 			continue;
@@ -2846,8 +2923,12 @@ conf_build(struct conf_tree *tree, struct conf_err *err)
 		    &b.host_nodes[i]->pos, i };
 	report_duplicates(&b, "host", names, cfg->nhosts);
 	free(names);
+	for (i = 0; i < cfg->nhosts; i++)
+		nidx_add(&b.host_names, cfg->hosts[i].name, i);
 	resolve_parents(&b);
 	resolve_services(&b);
+	nidx_free(&b.host_names);
+	nidx_free(&b.svc_names);
 
 	free(b.tmpl_nodes);
 	free(b.host_nodes);

@@ -95,27 +95,40 @@ journal(const char *kind, const char *subject, enum severity st, bool maint, uin
 	return true;
 }
 
+static int
+subject_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 /*
  * A subject the new conf no longer has (a service or host removed by a
  * reload) is no longer watched: its open interval ends as unknown rather
- * than running on as its last state.
+ * than running on as its last state.  The new subjects are sorted and each
+ * old one looked up, so a reload of ten thousand of them stays fast.
  */
 static void
 journal_forget_removed(const struct config *cfg, uint64_t now)
 {
+	char	**cur, **sorted;
+	size_t	  ncur = cfg != NULL ? cfg->nservices + cfg->nhosts : 0;
+
+	cur = xcalloc(ncur > 0 ? ncur : 1, sizeof(*cur));
+	for (size_t i = 0; i < ncur; i++)
+		cur[i] = i < cfg->nservices ?
+		    xasprintf("service\t%s", cfg->services[i].name) :
+		    xasprintf("host\t%s", cfg->hosts[i - cfg->nservices].name);
+	sorted = xcalloc(ncur > 0 ? ncur : 1, sizeof(*sorted));
+	memcpy(sorted, cur, ncur * sizeof(*sorted));
+	qsort(sorted, ncur, sizeof(*sorted), subject_cmp);
 	for (size_t i = 0; i < sv.nsubjects; i++) {
 		char		*tab = strchr(sv.subjects[i], '\t');
 		const char	*name = tab + 1;
-		bool		 kept = false;
 		struct journaled probe = { .key = sv.subjects[i] };
 
-		for (size_t k = 0; cfg != NULL && !kept && k < cfg->nservices; k++)
-			kept = strncmp(sv.subjects[i], "service\t", 8) == 0 &&
-			    strcmp(cfg->services[k].name, name) == 0;
-		for (size_t k = 0; cfg != NULL && !kept && k < cfg->nhosts; k++)
-			kept = strncmp(sv.subjects[i], "host\t", 5) == 0 &&
-			    strcmp(cfg->hosts[k].name, name) == 0;
-		if (!kept && tfind(&probe, &sv.journal, journaled_cmp) != NULL) {
+		if (bsearch(&sv.subjects[i], sorted, ncur, sizeof(*sorted),
+		    subject_cmp) == NULL &&
+		    tfind(&probe, &sv.journal, journaled_cmp) != NULL) {
 			*tab = '\0';
 			log_info("%s %s: no longer configured; its availability is unknown "
 			    "from now on", sv.subjects[i], name);
@@ -124,14 +137,9 @@ journal_forget_removed(const struct config *cfg, uint64_t now)
 		free(sv.subjects[i]);
 	}
 	free(sv.subjects);
-	sv.subjects = NULL;
-	sv.nsubjects = 0;
-	for (size_t i = 0; cfg != NULL && i < cfg->nservices + cfg->nhosts; i++) {
-		sv.subjects = xreallocarray(sv.subjects, sv.nsubjects + 1, sizeof(*sv.subjects));
-		sv.subjects[sv.nsubjects++] = i < cfg->nservices ?
-		    xasprintf("service\t%s", cfg->services[i].name) :
-		    xasprintf("host\t%s", cfg->hosts[i - cfg->nservices].name);
-	}
+	free(sorted);
+	sv.subjects = cur;
+	sv.nsubjects = ncur;
 }
 
 /*
@@ -345,23 +353,30 @@ rt_free(void)
 	sv.nw = sv.ns = 0;
 }
 
+static int
+host_cmp(const void *a, const void *b)
+{
+	return strcmp((*(const struct host *const *)a)->name,
+	    (*(const struct host *const *)b)->name);
+}
+
+/* hosts: the conf's hosts sorted by name (a scan per member was quadratic). */
 static const struct check *
-member_check(const struct config *cfg, const struct checkset *cs,
+member_check(const struct host **hosts, size_t nhosts, const struct checkset *cs,
     const struct service_member *m)
 {
 	const struct check	*c;
-	char			*key;
+	const struct host	 key = { .name = m->host }, *kp = &key, **h;
+	char			*kstr;
 
 	if (m->probe != NULL) {
-		key = xasprintf("%s/%s", m->host, m->probe);
-		c = checks_find(cs, key);
-		free(key);
+		kstr = xasprintf("%s/%s", m->host, m->probe);
+		c = checks_find(cs, kstr);
+		free(kstr);
 		return c;
 	}
-	for (size_t i = 0; i < cfg->nhosts; i++)
-		if (strcmp(cfg->hosts[i].name, m->host) == 0)
-			return cfg->hosts[i].avail_check;
-	return NULL;
+	h = bsearch(&kp, hosts, nhosts, sizeof(*hosts), host_cmp);
+	return h != NULL ? (*h)->avail_check : NULL;
 }
 
 /* Deps first, so a service sees its dependencies' states of this round. */
@@ -382,6 +397,7 @@ void
 service_configure(const struct config *cfg, const struct checkset *cs)
 {
 	const struct check	**cv;
+	const struct host	**hosts;
 	size_t			  ncv = 0, cap;
 	uint64_t		  now = wall_ms();
 
@@ -390,6 +406,10 @@ service_configure(const struct config *cfg, const struct checkset *cs)
 	if (cfg == NULL || cs == NULL)
 		return;
 	journal_forget_removed(cfg, now);
+	hosts = xcalloc(cfg->nhosts + 1, sizeof(*hosts));
+	for (size_t i = 0; i < cfg->nhosts; i++)
+		hosts[i] = &cfg->hosts[i];
+	qsort(hosts, cfg->nhosts, sizeof(*hosts), host_cmp);
 
 	/* every host's availability check and every member's check, once */
 	cap = cfg->nhosts;
@@ -401,7 +421,8 @@ service_configure(const struct config *cfg, const struct checkset *cs)
 			cv[ncv++] = cfg->hosts[i].avail_check;
 	for (size_t i = 0; i < cfg->nservices; i++)
 		for (size_t k = 0; k < cfg->services[i].nmembers; k++)
-			if ((cv[ncv] = member_check(cfg, cs, &cfg->services[i].members[k])) != NULL)
+			if ((cv[ncv] = member_check(hosts, cfg->nhosts, cs,
+			    &cfg->services[i].members[k])) != NULL)
 				ncv++;
 	sv.w = xcalloc(ncv > 0 ? ncv : 1, sizeof(*sv.w));
 	for (size_t i = 0; i < ncv; i++)
@@ -435,7 +456,8 @@ service_configure(const struct config *cfg, const struct checkset *cs)
 		for (size_t k = 0; k < d->nmembers; k++)
 			r->weights[k] = d->members[k].weight;
 		for (size_t k = 0; k < d->nmembers; k++) {
-			const struct check	*c = member_check(cfg, cs, &d->members[k]);
+			const struct check	*c = member_check(hosts, cfg->nhosts, cs,
+			    &d->members[k]);
 			struct watched		*m;
 
 			if (c == NULL || (m = watched_find(c)) == NULL) {
@@ -459,6 +481,7 @@ service_configure(const struct config *cfg, const struct checkset *cs)
 			dep->dependants[dep->ndependants++] = i;
 		}
 	}
+	free(hosts);
 	for (size_t i = 0; i < sv.ns; i++)
 		configure_derive(i, now);
 }
