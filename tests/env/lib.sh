@@ -506,6 +506,28 @@ env_db() {
 		{ tap_fail "environment: migrate"; exit 1; }
 }
 
+# q SQL: one statement through psql on pg_start's cluster, output unaligned
+# with no headers (`a|b` rows), for a check to compare; an error prints
+# nothing, and the check fails on the empty output.
+q() {
+	psql -XtAqc "$1" 2>/dev/null
+}
+
+# pg_ctl_as ARGS...: pg_ctl on pg_start's cluster as user postgres, waiting
+# up to 30 s: `pg_ctl_as stop -m fast` takes the database away and
+# `pg_ctl_as start` brings it back.  The new postmaster's PID replaces the
+# old in ENV_PGPID, so env_cleanup can still kill it if it will not stop.
+pg_ctl_as() {
+	local rc
+	[ -n "$ENV_PGDATA" ] || { echo "pg_ctl_as: no cluster (pg_start first)" >&2; return 1; }
+	runuser -u postgres -- "$PGBIN/pg_ctl" -D "$ENV_PGDATA" -l "$ENV_PGDATA/server.log" \
+	    -w -t 30 "$@" >/dev/null 2>&1
+	rc=$?
+	[ -f "$ENV_PGDATA/postmaster.pid" ] &&
+	    ENV_PGPID=$(head -n 1 "$ENV_PGDATA/postmaster.pid")
+	return $rc
+}
+
 # env_snmpd: snmpd on a free udp port, SNMP_PORT; a failure ends the script.
 env_snmpd() {
 	SNMP_PORT=$(free_port udp)

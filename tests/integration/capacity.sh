@@ -92,7 +92,6 @@ host "agent" {
     }
 }
 EOF
-q() { psql -XtAqc "$1" 2>/dev/null; }
 open_count() { q "SELECT count(*) FROM capacity_records WHERE host = 'agent' AND metric = 'disk/used' AND resolved_at IS NULL"; }
 open_is() { [ "$(open_count)" = "$1" ]; }
 

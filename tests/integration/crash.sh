@@ -37,7 +37,6 @@ CONF=$ENV_DIR/itsmd.conf
 	echo "}"
 } >"$CONF"
 
-q() { psql -XtAqc "$1" 2>/dev/null; }
 truth() {
 	local i s=""
 	for i in 1 2 3 4; do [ "${VAL[$i]}" -gt 90 ] && s="$s${s:+ }c$i"; done

@@ -49,7 +49,6 @@ write_conf() {	# write_conf CRITICAL-LIMIT [EXTRA-LINE]
 }
 write_conf 90
 
-q() { psql -XtAqc "$1" 2>/dev/null; }
 open_count() { q "SELECT count(*) FROM incidents WHERE host = 'agent' AND check_name = '$1' AND resolved_at IS NULL"; }
 all_count() { q "SELECT count(*) FROM incidents WHERE host = 'agent' AND check_name = '$1'"; }
 is_open() { [ "$(open_count "$1")" = 1 ]; }

@@ -64,7 +64,6 @@ host "hyst" {
 }
 EOF
 
-q() { psql -XtAqc "$1" 2>/dev/null; }
 rows() { q "SELECT count(*) FROM incidents WHERE host = '${1:-flappy}'"; }
 open_hyst() { [ "$(q "SELECT count(*) FROM incidents WHERE host = 'hyst' AND resolved_at IS NULL")" = 1 ]; }
 open_summary_88() { q "SELECT summary FROM incidents WHERE host = 'hyst' AND resolved_at IS NULL" | grep -q "value = 88, not yet < 85"; }

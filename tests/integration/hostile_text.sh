@@ -29,7 +29,6 @@ printf '%s\n' \
     '}' >"$CONF"
 
 CTL() { "$BUILD/itsmctl" -d "dbname=itsmd host=$PGHOST port=$PGPORT user=postgres" "$@"; }
-q() { psql -XtAqc "$1" 2>/dev/null; }
 open_count() { q "SELECT count(*) FROM incidents WHERE resolved_at IS NULL"; }
 open_is() { [ "$(open_count)" = "$1" ]; }
 # no byte below 0x20 but newline, no DEL

@@ -128,7 +128,6 @@ status_404() {
 	awk -v v="$(lastval status-404 status)" 'BEGIN { exit !(v == 404) }'
 }
 tap_check "status metric holds the HTTP code" status_404
-q() { psql -XtAqc "$1" 2>/dev/null; }
 open_summary() {	# open_summary CHECK: the summary of its open incident
 	q "SELECT summary FROM incidents WHERE host = 'web' AND check_name = '$1' AND resolved_at IS NULL"
 }

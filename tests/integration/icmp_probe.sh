@@ -99,7 +99,6 @@ rtt_ok() {
 }
 tap_check "lo4: 0 < rtt-min <= rtt-avg <= rtt-max < 100 ms in RRD" wait_until 5 rtt_ok
 tap_check "lo4: no state change (loss 0%)" bash -c "! grep -qE 'lo4/ping: (critical|warning|unknown)' '$ITSMD_LOG'"
-q() { psql -XtAqc "$1" 2>/dev/null; }
 far_row() {
 	q "SELECT summary FROM incidents WHERE host = 'far' AND check_name = 'ping' AND resolved_at IS NULL" |
 	    grep -q "no reply to 3 echo requests"

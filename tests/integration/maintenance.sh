@@ -61,7 +61,6 @@ CONF=$ENV_DIR/itsmd.conf
 	done
 } >"$CONF"
 
-q() { psql -XtAqc "$1" 2>/dev/null; }
 rows() { q "SELECT count(*) FROM incidents WHERE host = '$1'"; }
 is_open() { [ "$(q "SELECT count(*) FROM incidents WHERE host = '$1' AND resolved_at IS NULL")" = 1 ]; }
 marked() { [ "$(q "SELECT maintenance FROM incidents WHERE host = '$1' AND resolved_at IS NULL")" = "$2" ]; }

@@ -38,8 +38,6 @@ CONF=$ENV_DIR/itsmd.conf
 	echo "}"
 } >"$CONF"
 
-q() { psql -XtAqc "$1" 2>/dev/null; }
-pg_ctl_as() { runuser -u postgres -- "$PGBIN/pg_ctl" -D "$ENV_DIR/pg" -l "$ENV_DIR/pg/server.log" -w -t 30 "$@" >/dev/null 2>&1; }
 # A check's state transitions (priority changes aside), in order, one line.
 timeline() {
 	q "SELECT string_agg(e.kind || ':' || coalesce(e.new_value, ''), ' ' ORDER BY e.at, e.id)

@@ -48,7 +48,6 @@ CONF=$ENV_DIR/itsmd.conf
 conf yes >"$CONF"
 
 CTL() { "$BUILD/itsmctl" -d "dbname=itsmd host=$PGHOST port=$PGPORT user=postgres" "$@"; }
-q() { psql -XtAqc "$1" 2>/dev/null; }
 nopen() { q "SELECT count(*) FROM incidents WHERE host = '$1' AND resolved_at IS NULL"; }
 is_open() { [ "$(nopen "$1")" = 1 ]; }
 is_clear() { [ "$(nopen "$1")" = 0 ]; }

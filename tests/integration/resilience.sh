@@ -28,9 +28,7 @@ host "agent" {
     }
 }
 EOF
-q() { psql -XtAqc "$1" 2>/dev/null; }
 open_count() { q "SELECT count(*) FROM incidents WHERE check_name = 'demo' AND resolved_at IS NULL"; }
-pg_ctl_as() { runuser -u postgres -- "$PGBIN/pg_ctl" -D "$ENV_DIR/pg" -l "$ENV_DIR/pg/server.log" -w -t 30 "$@" >/dev/null 2>&1; }
 last_value() { rrdtool lastupdate "$RRD" 2>/dev/null | awk -F': ' 'NF == 2 { print $2 }'; }
 # Functions, so that wait_until evaluates them again on every poll.
 value_is() { [ "$(last_value)" = "$1" ]; }

@@ -47,7 +47,6 @@ host "agent" {
     }
 }
 EOF
-q() { psql -XtAqc "$1" 2>/dev/null; }
 open_is() { [ "$(q "SELECT count(*) FROM incidents WHERE host = '$1' AND check_name = '$2' AND resolved_at IS NULL")" = "$3" ]; }
 
 itsmd_start "$CONF"

@@ -53,7 +53,6 @@ service "shop" {
 }
 EOF
 
-q() { psql -XtAqc "$1" 2>/dev/null; }
 # severity and priority of the open incident of shop's CHECK, or nothing
 open_inc() { q "SELECT severity || ' P' || priority FROM incidents
 	WHERE host = 'shop' AND check_name = '$1' AND resolved_at IS NULL"; }

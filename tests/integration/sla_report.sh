@@ -12,7 +12,6 @@ set -u
 env_init
 
 env_db
-q() { psql -XtAq -v ON_ERROR_STOP=1 -c "$1" 2>&1; }
 
 # A history: one row per line, "STATE MAINT START END" in UTC; END - = open.
 history() {
@@ -147,7 +146,7 @@ tap_check "sla_period_parse(): 2026-Q4 and 2026 in Berlin" \
     '["2026-09-30 22:00:00+00","2026-12-31 23:00:00+00") ["2025-12-31 23:00:00+00","2026-12-31 23:00:00+00")'
 
 tap_check "sla_period_parse(): 2026-W53 exists (28 Dec - 4 Jan), 29 February only in 2028" \
-    test "$(q "SELECT sla_period_parse('a', '2026-W53')::text || ' ' || sla_period_parse('a', '2028-02-29')::text")|$(q "SELECT sla_period_parse('a', '2026-02-29')" | grep -c 'not a date')" = \
+    test "$(q "SELECT sla_period_parse('a', '2026-W53')::text || ' ' || sla_period_parse('a', '2028-02-29')::text")|$(psql -XtAqc "SELECT sla_period_parse('a', '2026-02-29')" 2>&1 | grep -c 'not a date')" = \
     '["2026-12-28 00:00:00+00","2027-01-04 00:00:00+00") ["2028-02-29 00:00:00+00","2028-03-01 00:00:00+00")|1'
 
 # s-e: Mon-Fri 08:00-18:00 UTC and a gap in the data (no row 09:00-10:00),

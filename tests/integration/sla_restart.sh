@@ -38,8 +38,6 @@ service "shop" {
 }
 EOF
 
-q() { psql -XtAqc "$1" 2>/dev/null; }
-pg_ctl_as() { runuser -u postgres -- "$PGBIN/pg_ctl" -D "$ENV_DIR/pg" -l "$ENV_DIR/pg/server.log" -w -t 30 "$@" >/dev/null 2>&1; }
 states() { q "SELECT string_agg(state, ' ' ORDER BY started_at, id) FROM availability
 	WHERE kind = '$1' AND subject = '$2'"; }
 states_are() { [ "$(states "$1" "$2")" = "$3" ]; }

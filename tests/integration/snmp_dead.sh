@@ -46,7 +46,6 @@ itsmd_start "$CONF"
 T0=$(date +%s)
 sleep 10
 
-q() { psql -XtAqc "$1" 2>/dev/null; }
 # Values stored per live host over 6 s well after the start: one a second.
 short=""
 for i in $(seq 1 12); do

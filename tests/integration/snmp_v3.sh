@@ -136,7 +136,6 @@ if grep -qE "auth-(md5|sha|224|512|des|aes|256)-key|priv-(des|aes|256)-key|wrong
 else
 	tap_ok "no key appears in the log"
 fi
-q() { psql -XtAqc "$1" 2>/dev/null; }
 summary_has() { q "SELECT summary FROM incidents WHERE host = '$1' AND resolved_at IS NULL" | grep -q -- "$2"; }
 if wait_until 5 summary_has badauth "SNMPv3 authentication failure (usmStatsWrongDigests)"; then
 	tap_ok "the incident of the host with a wrong key names usmStatsWrongDigests"

@@ -73,7 +73,6 @@ CONF=$ENV_DIR/itsmd.conf
 	done
 } >"$CONF"
 
-q() { psql -XtAqc "$1" 2>/dev/null; }
 open_total() { q "SELECT count(*) FROM incidents WHERE resolved_at IS NULL"; }
 child_rows() { q "SELECT count(*) FROM incidents WHERE host LIKE 'child%' OR host = 'switch'"; }
 attached() { q "SELECT count(*) FROM incident_cis c JOIN incidents i ON i.id = c.incident_id

@@ -68,7 +68,6 @@ tap_check "a host given by name is resolved without blocking (localhost)" wait_u
 for c in box/open box/ssh byname/open; do
 	tap_check "$c: no state change (it is up)" bash -c "! grep -qE '$c: (critical|warning|unknown)' '$ITSMD_LOG'"
 done
-q() { psql -XtAqc "$1" 2>/dev/null; }
 closed_row() {
 	q "SELECT summary FROM incidents WHERE host = 'box' AND check_name = 'closed' AND resolved_at IS NULL" |
 	    grep -q "Connection refused"

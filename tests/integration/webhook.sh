@@ -75,7 +75,6 @@ host "agent" {
 }
 EOF2
 
-q() { psql -XtAqc "$1" 2>/dev/null; }
 events() { [ -f "$ENV_DIR/$1.jsonl" ] && python3 -c '
 import json, sys
 print(" ".join(json.loads(l)["event"] for l in open(sys.argv[1])))' "$ENV_DIR/$1.jsonl"; }
