@@ -12,8 +12,6 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#include <event2/event.h>
-
 #include "itsmd.h"
 
 /* The time is the observation's, not now() on the server (spooled changes). */
@@ -21,63 +19,17 @@ static const char sql_avail[] =
 	"SELECT itsmd_avail($1, $2, $3, $4, $5::bool, $6::bigint)";
 #define NPARAMS		6
 #define NRECORD		(NPARAMS + 1)	/* the spool record: the mark, then the params */
-#define SETTLE_MS	250		/* retry telling the spool while db.c is busy */
 
 static struct {
 	uint64_t	 key_base;	/* random per run */
 	uint64_t	 key_next;
-	uint64_t	 unsettled;	/* last seq the database took, spool not yet told */
-	struct event	*settle;	/* retries avail_commit while db.c is busy */
 	bool		 closing;
 } av;
 
-static void	avail_commit(uint64_t);
-
-static void
-avail_settle_tick(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	(void)arg;
-	avail_commit(0);
-}
-
 /*
- * Both incident.c and this file append to the one spool, whose file may go
- * only when the database has every record.  Ours are handed to db.c at
- * once, while incident.c may hold its own back behind a batch in flight;
- * but a held record always has one of its statements in db.c's queue.  So
- * "nothing pending in db.c" means "nothing of anyone's is outstanding",
- * and only then do we tell the spool (spool_committed wants the last seq).
+ * Each record is taken when its own statement commits, whatever else is
+ * in flight: the spool sheds it once the records before it are taken too.
  */
-static void
-avail_commit(uint64_t seq)
-{
-	struct timeval	tv = { 0, SETTLE_MS * 1000 };
-
-	if (seq != 0)
-		av.unsettled = seq;
-	if (av.unsettled == 0 || av.closing)
-		return;
-	if (db_pending() == 0) {
-		spool_committed(av.unsettled);
-		av.unsettled = 0;
-		return;
-	}
-	/* Others' statements still run (a replay, a batch): look again soon. */
-	if (av.settle == NULL && itsmd_base != NULL &&
-	    (av.settle = evtimer_new(itsmd_base, avail_settle_tick, NULL)) == NULL)
-		fatalx("avail: cannot create a timer");
-	if (av.settle != NULL && !evtimer_pending(av.settle, NULL))
-		evtimer_add(av.settle, &tv);
-}
-
-void
-avail_settle(void)
-{
-	avail_commit(0);
-}
-
 static void
 avail_done(void *arg, const struct pg_result *res, const char *error)
 {
@@ -85,7 +37,7 @@ avail_done(void *arg, const struct pg_result *res, const char *error)
 
 	/* At shutdown the change stays in the spool for the next run. */
 	if (!(av.closing && res == NULL))
-		avail_commit(*seq);	/* an SQL error would fail again on replay */
+		spool_committed(*seq);	/* an SQL error would fail again on replay */
 	(void)error;			/* db.c has logged it */
 	free(seq);
 }
@@ -138,6 +90,7 @@ avail_replay(uint64_t seq, char **params, int n)
 	    params[4] == NULL || params[5] == NULL || params[6] == NULL) {
 		log_warnx("spool: availability record %" PRIu64 " has %d fields, not %d; "
 		    "skipped", seq, n, NRECORD);
+		spool_committed(seq);	/* it never will be: not in the way of the rest */
 		return;
 	}
 	avail_send((const char *const *)params + 1, seq);
@@ -147,7 +100,4 @@ void
 avail_shutdown(void)
 {
 	av.closing = true;
-	if (av.settle != NULL)
-		event_free(av.settle);
-	av.settle = NULL;
 }

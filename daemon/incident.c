@@ -179,19 +179,6 @@ incident_applied(struct incident_job *ij, const struct pg_result *res, int row)
 
 static void	incident_flush(void);
 
-/*
- * The spool goes once its last record is in.  That record may be one of
- * avail.c's, committed while ours were still in flight: when nothing of
- * ours waits any more, let it settle too.
- */
-static void
-incident_committed(uint64_t seq)
-{
-	spool_committed(seq);
-	if (inc.qhead == NULL && !inc.inflight)
-		avail_settle();
-}
-
 /* A change sent alone (the first of a burst, or a batch's fallback). */
 static void
 incident_done(void *arg, const struct pg_result *res, const char *error)
@@ -210,7 +197,7 @@ incident_done(void *arg, const struct pg_result *res, const char *error)
 		incident_flush();
 	}
 	/* An SQL error would fail again on replay: it counts as taken. */
-	incident_committed(ij->seq);
+	spool_committed(ij->seq);
 	if (error == NULL && db_ntuples(res) == 1)
 		incident_applied(ij, res, 0);
 	incident_job_free(ij);
@@ -264,7 +251,6 @@ incident_batch_done(void *arg, const struct pg_result *res, const char *error)
 {
 	struct incident_batch	*b = arg;
 	struct incident_job	*ij, *next;
-	uint64_t		 seq = 0;
 	int			 i;
 
 	if (inc.closing && res == NULL) {
@@ -295,13 +281,11 @@ incident_batch_done(void *arg, const struct pg_result *res, const char *error)
 	incident_flush();
 	for (ij = b->head, i = 0; ij != NULL; ij = next, i++) {
 		next = ij->next;
-		if (ij->seq != 0)
-			seq = ij->seq;
+		spool_committed(ij->seq);	/* the batch's one commit took each */
 		if (i < db_ntuples(res))
 			incident_applied(ij, res, i);
 		incident_job_free(ij);
 	}
-	incident_committed(seq);
 	free(b);
 }
 
@@ -389,6 +373,7 @@ incident_replay(uint64_t seq, char **params, int n, void *arg)
 	if (n != NPARAMS || params[1] == NULL || params[2] == NULL) {
 		log_warnx("spool: record %" PRIu64 " has %d fields, not %d; skipped",
 		    seq, n, NPARAMS);
+		spool_committed(seq);	/* it never will be: not in the way of the rest */
 		return;
 	}
 	incident_send((const char *const *)params, seq, severity_parse(params[3]));

@@ -221,7 +221,6 @@ sla_tick(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
-	avail_settle();
 	if (itsmd_stopping || cfg == NULL)
 		return;
 	sla_arm();

@@ -1,14 +1,18 @@
 /*
  * spool.c: the write-ahead file of incident changes.  Every change is
  * appended here before (and while) it waits for PostgreSQL, so neither an
- * outage nor a crash loses it; once the database has taken everything
- * appended, the file is truncated.  A worker thread writes and fsyncs in
- * batches: the loop only hands records over.
+ * outage nor a crash loses it.  Each record is marked taken when its own
+ * statement commits; once everything appended is taken the file is
+ * truncated, and under a steady stream (never all taken at once) the
+ * taken records at its start are cut off, so the file holds about what is
+ * in flight.  A worker thread writes and fsyncs in batches: the loop only
+ * hands records over.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -20,12 +24,29 @@
 #define SPOOL_MAGIC	0x31505349u	/* "ISP1" little-endian */
 #define SPOOL_NULL	0xffffffffu
 #define SPOOL_HDR	12		/* magic, payload length, crc32 */
+/*
+ * Taken records at the start are cut off once they are this many bytes
+ * and at least as many as the records behind them, so that the copy a
+ * cut costs is never more than what it frees.
+ */
+#define SPOOL_TRIM_MIN	(64 * 1024)
 
-/* One thing for the worker: a framed record to append, or a truncation. */
+/*
+ * One thing for the worker: a framed record to append, a truncation, or a
+ * cut of the first len bytes (the loop knows them all taken).
+ */
+enum spool_op_kind { SPOOL_APPEND, SPOOL_TRUNCATE, SPOOL_TRIM };
 struct spool_op {
 	struct spool_op	*next;
-	char		*buf;		/* NULL: truncate */
-	size_t		 len;
+	enum spool_op_kind kind;
+	char		*buf;		/* SPOOL_APPEND */
+	size_t		 len;		/* SPOOL_APPEND: of buf; SPOOL_TRIM: bytes to cut */
+};
+
+/* A record in the file, not yet known taken (or taken, behind one that is not). */
+struct spool_rec {
+	uint32_t	 len;		/* framed */
+	bool		 taken;
 };
 
 static struct {
@@ -36,8 +57,16 @@ static struct {
 
 	/* loop side */
 	uint64_t	 seq;		/* last appended */
-	uint64_t	 size;		/* bytes appended since the last truncation */
+	uint64_t	 size;		/* bytes in the file once the worker is done */
 	bool		 full_logged;
+	struct spool_rec *live;		/* ring: records seq first..seq, oldest first */
+	size_t		 live_cap, live_head, live_n;
+	uint64_t	 first;		/* seq of live[live_head] */
+	uint64_t	 cuttable;	/* bytes at the file's start, all taken */
+
+	/* worker side */
+	int		 dirfd;		/* for the fsync that makes a cut's rename stick */
+	uint64_t	 owed;		/* bytes of a failed cut, cut with the next */
 
 	/* shared with the worker */
 	pthread_t	 thread;
@@ -45,7 +74,7 @@ static struct {
 	pthread_cond_t	 cond;
 	struct spool_op	*head, *tail;
 	bool		 stop;
-} sp = { .fd = -1, .mtx = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+} sp = { .fd = -1, .dirfd = -1, .mtx = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
 static uint32_t
 crc32(const unsigned char *p, size_t n)
@@ -146,12 +175,12 @@ bad:
 }
 
 static bool
-spool_write_all(const char *buf, size_t len)
+spool_write_all(int fd, const char *buf, size_t len)
 {
 	ssize_t	n;
 
 	while (len > 0) {
-		if ((n = write(sp.fd, buf, len)) == -1) {
+		if ((n = write(fd, buf, len)) == -1) {
 			if (errno == EINTR)
 				continue;
 			return false;
@@ -163,15 +192,61 @@ spool_write_all(const char *buf, size_t len)
 }
 
 /*
+ * Cut the first n bytes: copy the rest to a new file, fsync it, rename it
+ * over the spool and fsync the directory, so a crash leaves either file
+ * whole (the old one only replays changes the database has, which their
+ * keys make harmless).  On failure the old file stays and the bytes are
+ * owed to the next cut.
+ */
+static void
+spool_cut(uint64_t n, bool *logged)
+{
+	char		*tmp = xasprintf("%s.new", sp.path);
+	char		 buf[65536];
+	int		 nfd;
+	off_t		 off = (off_t)(n + sp.owed);
+	ssize_t		 r = 0;
+
+	if ((nfd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
+	    0600)) == -1)
+		goto fail;
+	while ((r = pread(sp.fd, buf, sizeof(buf), off)) > 0) {
+		if (!spool_write_all(nfd, buf, (size_t)r))
+			break;
+		off += r;
+	}
+	if (r != 0 || fdatasync(nfd) == -1 || rename(tmp, sp.path) == -1) {
+		close(nfd);
+		unlink(tmp);
+		goto fail;
+	}
+	if (sp.dirfd != -1 && fsync(sp.dirfd) == -1)
+		log_warn("spool %s: fsync of its directory", sp.path);
+	close(sp.fd);
+	sp.fd = nfd;
+	sp.owed = 0;
+	*logged = false;
+	free(tmp);
+	return;
+fail:
+	if (!*logged)
+		log_warn("spool %s: cannot cut off the changes PostgreSQL has; the file "
+		    "keeps them until it can", sp.path);
+	*logged = true;
+	sp.owed += n;
+	free(tmp);
+}
+
+/*
  * The worker: take everything queued, write it, fsync once per batch.  A
- * truncation waits for the appends queued before it, which is all the loop
- * asked to be gone.
+ * truncation or a cut waits for the appends queued before it, which is
+ * all the loop counted.
  */
 static void *
 spool_worker(void *arg)
 {
 	struct spool_op	*ops, *op;
-	bool		 dirty, failed_logged = false;
+	bool		 dirty, failed_logged = false, cut_logged = false;
 
 	(void)arg;
 	for (;;) {
@@ -187,8 +262,9 @@ spool_worker(void *arg)
 		dirty = false;
 		while ((op = ops) != NULL) {
 			ops = op->next;
-			if (op->buf != NULL) {
-				if (!spool_write_all(op->buf, op->len)) {
+			switch (op->kind) {
+			case SPOOL_APPEND:
+				if (!spool_write_all(sp.fd, op->buf, op->len)) {
 					if (!failed_logged)
 						log_warn("spool %s: write failed; changes kept in "
 						    "memory only", sp.path);
@@ -196,10 +272,17 @@ spool_worker(void *arg)
 				} else
 					dirty = true;
 				free(op->buf);
-			} else {
+				break;
+			case SPOOL_TRUNCATE:
 				if (ftruncate(sp.fd, 0) == -1)
 					log_warn("spool %s: cannot truncate", sp.path);
+				sp.owed = 0;
 				dirty = true;
+				break;
+			case SPOOL_TRIM:
+				/* the new file is fsynced; a failed cut leaves the old dirty */
+				spool_cut(op->len, &cut_logged);
+				break;
 			}
 			free(op);
 		}
@@ -220,6 +303,28 @@ spool_post(struct spool_op *op)
 	sp.tail = op;
 	pthread_cond_signal(&sp.cond);
 	pthread_mutex_unlock(&sp.mtx);
+}
+
+/* Track one more record in the file (the ring grows by doubling). */
+static void
+spool_live_push(size_t len)
+{
+	if (sp.live_n == sp.live_cap) {
+		size_t			 cap = sp.live_cap > 0 ? 2 * sp.live_cap : 256;
+		struct spool_rec	*v = xcalloc(cap, sizeof(*v));
+
+		for (size_t i = 0; i < sp.live_n; i++)
+			v[i] = sp.live[(sp.live_head + i) % sp.live_cap];
+		free(sp.live);
+		sp.live = v;
+		sp.live_cap = cap;
+		sp.live_head = 0;
+	}
+	if (sp.live_n == 0)
+		sp.first = sp.seq + 1;
+	sp.live[(sp.live_head + sp.live_n) % sp.live_cap] =
+	    (struct spool_rec){ .len = (uint32_t)len, .taken = false };
+	sp.live_n++;
 }
 
 /*
@@ -248,8 +353,11 @@ spool_open(const char *dir, uint64_t max_bytes, spool_replay_fn replay, void *ar
 		sp.path = NULL;
 		return -1;
 	}
+	sp.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	sp.max_bytes = max_bytes;
-	sp.seq = sp.size = 0;
+	sp.seq = sp.size = sp.cuttable = sp.owed = 0;
+	sp.live_head = sp.live_n = 0;
+	sp.first = 1;
 	sp.stop = sp.full_logged = false;
 	if (fstat(sp.fd, &st) == 0 && st.st_size > 0) {
 		buf = xmalloc((size_t)st.st_size);
@@ -264,6 +372,8 @@ spool_open(const char *dir, uint64_t max_bytes, spool_replay_fn replay, void *ar
 		    crc32(p + SPOOL_HDR, plen) != get32(p + 8) ||
 		    spool_unframe(p + SPOOL_HDR, plen, &params, &np) == -1)
 			break;
+		spool_live_push(SPOOL_HDR + plen);
+		sp.size += SPOOL_HDR + plen;
 		sp.seq++;
 		replay(sp.seq, params, np, arg);
 		for (int i = 0; i < np; i++)
@@ -280,13 +390,15 @@ spool_open(const char *dir, uint64_t max_bytes, spool_replay_fn replay, void *ar
 			log_warn("spool %s: cannot cut off", sp.path);
 	}
 	free(buf);
-	sp.size = good;
 	if (nrec > 0)
 		log_info("spool %s: replaying %zu changes", sp.path, nrec);
 	if (pthread_create(&sp.thread, NULL, spool_worker, NULL) != 0) {
 		log_warnx("spool %s: cannot start the writer thread", sp.path);
 		close(sp.fd);
 		sp.fd = -1;
+		if (sp.dirfd != -1)
+			close(sp.dirfd);
+		sp.dirfd = -1;
 		return -1;
 	}
 	sp.running = true;
@@ -317,24 +429,53 @@ spool_append(const char *const *params, int n)
 		return 0;
 	}
 	sp.size += op->len;
+	op->kind = SPOOL_APPEND;
+	spool_live_push(op->len);
 	spool_post(op);
 	return ++sp.seq;
 }
 
 /*
- * The database has taken record seq and, the queue being in order, all
- * before it.  When that is the last one appended, the file can go.
+ * The database has taken record seq (its own statement committed, or
+ * failed in a way a replay would repeat).  Records are taken out of order
+ * (incident.c holds its own behind a batch, avail.c's go at once), so the
+ * file sheds only the run of taken ones at its start: all of it when
+ * nothing else is left, else in cuts once that run is big enough.
  */
 void
 spool_committed(uint64_t seq)
 {
-	if (!sp.running || seq == 0 || seq != sp.seq || sp.size == 0)
+	struct spool_op	*op;
+
+	if (sp.fd == -1 || seq < sp.first || seq - sp.first >= sp.live_n)
 		return;
-	spool_post(xcalloc(1, sizeof(struct spool_op)));
-	sp.size = 0;
-	if (sp.full_logged)
-		log_info("spool %s: PostgreSQL has caught up; spooling again", sp.path);
-	sp.full_logged = false;
+	sp.live[(sp.live_head + (seq - sp.first)) % sp.live_cap].taken = true;
+	while (sp.live_n > 0 && sp.live[sp.live_head].taken) {
+		sp.cuttable += sp.live[sp.live_head].len;
+		sp.live_head = (sp.live_head + 1) % sp.live_cap;
+		sp.live_n--;
+		sp.first++;
+	}
+	if (sp.live_n == 0) {
+		op = xcalloc(1, sizeof(*op));
+		op->kind = SPOOL_TRUNCATE;
+		spool_post(op);
+		sp.size = sp.cuttable = 0;
+		if (sp.full_logged)
+			log_info("spool %s: PostgreSQL has caught up; spooling again", sp.path);
+		sp.full_logged = false;
+	} else if (sp.cuttable >= SPOOL_TRIM_MIN && sp.cuttable >= sp.size - sp.cuttable) {
+		op = xcalloc(1, sizeof(*op));
+		op->kind = SPOOL_TRIM;
+		op->len = sp.cuttable;
+		spool_post(op);
+		sp.size -= sp.cuttable;
+		sp.cuttable = 0;
+		if (sp.full_logged)
+			log_info("spool %s: PostgreSQL has taken older changes; spooling "
+			    "again", sp.path);
+		sp.full_logged = false;
+	}
 }
 
 /* Write and fsync what is queued, then stop the worker. */
@@ -350,7 +491,13 @@ spool_close(void)
 	pthread_join(sp.thread, NULL);
 	close(sp.fd);
 	sp.fd = -1;
+	if (sp.dirfd != -1)
+		close(sp.dirfd);
+	sp.dirfd = -1;
 	sp.running = false;
 	free(sp.path);
 	sp.path = NULL;
+	free(sp.live);
+	sp.live = NULL;
+	sp.live_cap = sp.live_n = sp.live_head = 0;
 }

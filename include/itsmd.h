@@ -861,7 +861,8 @@ void	notify_shutdown(void);
  * fsyncs in batches).  spool_open hands each record a previous run left to
  * replay(seq, params, n, arg) in order; params are freed after the call.
  * spool_append returns the record's seq, or 0 if it was not spooled (full).
- * spool_committed(seq): the database has everything up to seq.
+ * spool_committed(seq): record seq is in the database (its own statement
+ * committed); the file sheds the taken records at its start.
  */
 typedef void (*spool_replay_fn)(uint64_t seq, char **params, int n, void *arg);
 int	 spool_open(const char *dir, uint64_t max_bytes, spool_replay_fn, void *arg);
@@ -948,7 +949,6 @@ enum severity service_rule_eval(enum service_rule, int at_least, double weighted
 void	avail_record(const char *kind, const char *subject, enum severity, bool maintenance,
 	    uint64_t when_ms);
 void	avail_replay(uint64_t seq, char **params, int n);
-void	avail_settle(void);	/* idle now: let the spool go if all is in */
 void	avail_shutdown(void);
 
 /*

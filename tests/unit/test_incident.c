@@ -2,7 +2,8 @@
  * test_incident.c: the pure and file-level pieces of incident management:
  * text made valid UTF-8 for the database, notification kinds, and the
  * spool (real files in a temp dir): round trip in order, truncation once
- * committed, a torn tail cut off, the size bound.
+ * committed, a torn tail cut off, the size bound, and a file that stays
+ * small under a steady stream of records taken out of order.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -81,6 +82,86 @@ fsize(const char *path)
 	return stat(path, &st) == 0 ? st.st_size : -1;
 }
 
+/*
+ * A steady stream: record i is taken STREAM_LAG records later if even and
+ * twice that if odd (incident.c's batches and avail.c's single statements
+ * commit out of order), so something is always in flight and the spool is
+ * never empty.  Before records were taken one by one, the file only
+ * shrank when it was, and grew to the whole stream (about 4 MB here).
+ */
+#define STREAM_N	20000
+#define STREAM_LAG	50
+#define STREAM_MAX	(512 * 1024)
+
+static struct {
+	long	 last;		/* key of the last record replayed */
+	bool	 ordered;
+	bool	 seen[STREAM_N];
+} st_got;
+
+static void
+stream_collect(uint64_t seq, char **params, int n, void *arg)
+{
+	long	k = n == 2 && params[0] != NULL ? strtol(params[0], NULL, 10) : -1;
+
+	(void)seq;
+	(void)arg;
+	if (k < 0 || k >= STREAM_N || k <= st_got.last)
+		st_got.ordered = false;
+	else
+		st_got.seen[k] = true;
+	st_got.last = k;
+}
+
+static void
+test_stream(const char *dir, const char *path)
+{
+	char		 key[16], pad[200];
+	const char	*rec[2] = { key, pad };
+	uint64_t	 seqs[STREAM_N];
+	off_t		 max = 0, sz;
+	int		 lost = 0;
+
+	memset(pad, 'p', sizeof(pad) - 1);
+	pad[sizeof(pad) - 1] = '\0';
+	spool_open(dir, 64 << 20, stream_collect, NULL);
+	for (int i = 0; i < STREAM_N; i++) {
+		snprintf(key, sizeof(key), "%d", i);
+		seqs[i] = spool_append(rec, 2);
+		if (i >= STREAM_LAG && (i - STREAM_LAG) % 2 == 0)
+			spool_committed(seqs[i - STREAM_LAG]);
+		if (i >= 2 * STREAM_LAG && (i - 2 * STREAM_LAG) % 2 == 1)
+			spool_committed(seqs[i - 2 * STREAM_LAG]);
+		if (i % 500 == 0 && (sz = fsize(path)) > max)
+			max = sz;
+	}
+	spool_close();
+	if ((sz = fsize(path)) > max)
+		max = sz;
+	UNIT_CHECK(max > 0 && max <= STREAM_MAX, "spool: under a steady stream taken out of "
+	    "order the file stays about what is in flight", "largest %lld bytes, bound %d",
+	    (long long)max, STREAM_MAX);
+
+	/* after the stream: each record not taken must still come back, in order */
+	st_got.last = -1;
+	st_got.ordered = true;
+	spool_open(dir, 64 << 20, stream_collect, NULL);
+	for (int i = 0; i < STREAM_N; i++) {
+		bool taken = (i % 2 == 0 && i + STREAM_LAG < STREAM_N) ||
+		    (i % 2 == 1 && i + 2 * STREAM_LAG < STREAM_N);
+
+		if (!taken && !st_got.seen[i])
+			lost++;
+	}
+	UNIT_CHECK(lost == 0 && st_got.ordered, "spool: the cuts keep every record not "
+	    "taken, in order", "%d lost, ordered %d", lost, st_got.ordered);
+	for (uint64_t q = 1; q <= (uint64_t)STREAM_N; q++)
+		spool_committed(q);
+	spool_close();
+	UNIT_CHECK(fsize(path) == 0, "spool: truncated once the stream is all taken",
+	    "size %lld", (long long)fsize(path));
+}
+
 static bool
 same(const char *a, const char *b)
 {
@@ -149,9 +230,23 @@ main(void)
 	UNIT_CHECK(got.n == 4, "spool: a torn tail is cut, a partial commit truncates nothing",
 	    "n %d", got.n);
 	spool_committed(4);
+	spool_committed(2);
+	spool_committed(1);		/* 3 still in flight: the file stays */
+	spool_close();
+	got_reset();
+	spool_open(dir, 1 << 20, collect, NULL);
+	UNIT_CHECK(got.n == 4, "spool: records taken out of order stay while an earlier one "
+	    "is in flight", "n %d", got.n);
+	spool_committed(4);
+	spool_committed(2);
+	spool_committed(1);
+	spool_committed(3);
 	spool_close();
 	UNIT_CHECK(fsize(path) == 0, "spool: truncated once everything is committed",
 	    "size %lld", (long long)fsize(path));
+
+	got_reset();
+	test_stream(dir, path);
 
 	got_reset();
 	spool_open(dir, 4096, collect, NULL);
