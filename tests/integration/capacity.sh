@@ -98,8 +98,6 @@ open_is() { [ "$(open_count)" = "$1" ]; }
 itsmd_start "$CONF"
 # Three forecast runs on the flat series.
 sleep 8
-tap_check "a flat noisy series opens no capacity record" open_is 0
-tap_check "nor a row of any kind for it" test "$(q "SELECT count(*) FROM capacity_records WHERE metric = 'disk/used'")" = 0
 
 # The interface: Holt-Winters, 80% of the file's maximum.
 if_open() { [ "$(q "SELECT count(*) FROM capacity_records WHERE metric = 'net/in' AND resolved_at IS NULL")" = 1 ]; }
@@ -116,6 +114,10 @@ case $IFSUM in
 esac
 tap_check "its limit is 80% of the 1000 B/s speed" \
     test "$(q "SELECT capacity_limit FROM capacity_records WHERE metric = 'net/in'")" = 800
+# Only now, with a run's record of the interface in, has a run looked at
+# the disk too: its silence before could be no run at all.
+tap_check "a flat noisy series opens no capacity record" eval 'if_open && open_is 0'
+tap_check "nor a row of any kind for it" test "$(q "SELECT count(*) FROM capacity_records WHERE metric = 'disk/used'")" = 0
 tap_check "the interface file keeps its own layout, and that is logged" \
     log_has "rrd: .*/agent/net/in.rrd keeps its layout \(step 3600s; the configuration now says 2s\)"
 tap_check "its bounds are untouched (rrdtool info)" \
@@ -172,7 +174,10 @@ tap_check "most urgent first: the disk (6 days) before the interface (3 weeks)" 
     test "$(printf '%s\n' "$out" | sed -n 3p | cut -d, -f1,2,4)" = "agent,net/in,800.000"
 
 series "$RRD" flat || { tap_fail "environment: synthetic flat series"; exit 1; }
-if wait_until 15 open_is 0; then tap_ok "the series flattening resolves the record"
+# resolved, not merely none open (which no record at all would be too)
+disk_resolved() { [ "$(q "SELECT count(*) FILTER (WHERE resolved_at IS NULL) || ':' || count(*)
+    FROM capacity_records WHERE metric = 'disk/used'")" = 0:1 ]; }
+if wait_until 15 disk_resolved; then tap_ok "the series flattening resolves the record"
 else tap_fail "the series flattening resolves the record" "open=$(open_count)"; fi
 tap_check "with a resolution" test "$(q "SELECT resolution FROM capacity_records WHERE metric = 'disk/used'")" = "no growth toward the limit"
 tap_check "resolving is logged" log_has "capacity record #[0-9]+ resolved: agent disk/used"
