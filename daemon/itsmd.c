@@ -74,7 +74,6 @@ reload(void)
 		    "at the next restart");
 	if (forced_level == -1)
 		log_setlevel(ncfg->log_level);
-	rrdw_set_delay(ncfg->rrd_write_delay_ms);
 
 	old = checks;
 	for (size_t i = 0; i < old->n; i++)
@@ -85,6 +84,7 @@ reload(void)
 	checks_free(old);
 	conf_free(cfg);
 	cfg = ncfg;
+	icmp_prepare(cfg);
 	capacity_reconfigure(cfg);
 	notify_configure(itsmd_base, cfg);
 	incident_reconfigure(cfg);
@@ -230,6 +230,7 @@ main(int argc, char *argv[])
 	}
 	write_pidfile();
 	raise_fd_limit();
+	icmp_prepare(cfg);	/* raw ICMP sockets need root: before the drop */
 	drop_privileges();
 	signal(SIGPIPE, SIG_IGN);
 
@@ -239,7 +240,6 @@ main(int argc, char *argv[])
 		sigs[i] = evsignal_new(itsmd_base, signums[i], on_signal, NULL);
 		evsignal_add(sigs[i], NULL);
 	}
-	rrdw_set_delay(cfg->rrd_write_delay_ms);
 	if (rrdw_start(cfg->rrd_dir, cfg->rrdcached) == -1)
 		fatalx("cannot start the RRD writer");
 	db_init(itsmd_base, cfg->database);

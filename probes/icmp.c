@@ -7,6 +7,7 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
 #include <netinet/ip_icmp.h>
@@ -91,9 +92,8 @@ static struct event_base	*icmp_base;
 static struct evdns_base	*icmp_dns;
 static struct icmp_sock		 icmp_v4 = { AF_INET, -1, false, NULL, "" };
 static struct icmp_sock		 icmp_v6 = { AF_INET6, -1, false, NULL, "" };
-/* Raw sockets opened while still root (raw_reserve), for after the drop. */
+/* Raw sockets opened while still root (icmp_prepare), for after the drop. */
 static int			 icmp_raw_v4 = -1, icmp_raw_v6 = -1;
-static bool			 icmp_raw_tried;
 static uint64_t			 icmp_cookie;
 static uint16_t			 icmp_ident;	/* raw IPv4 only: ping sockets pick their own */
 static uint16_t			 icmp_next_seq;
@@ -207,27 +207,6 @@ declare_metrics(struct probe_def *def)
 	}
 }
 
-/*
- * itsmd reads its conf as root and only then drops to its user (main()),
- * and a raw ICMP socket can only be opened with CAP_NET_RAW.  So the first
- * icmp probe of the first conf opens one raw socket per family here, while
- * that is still possible; sock_get uses them only where the kernel's ping
- * sockets are closed to itsmd's group (net.ipv4.ping_group_range), and
- * closes them otherwise.  Without root nothing is opened here: a process
- * given CAP_NET_RAW (systemd AmbientCapabilities) opens its own later.
- */
-static void
-raw_reserve(void)
-{
-	if (icmp_raw_tried)
-		return;
-	icmp_raw_tried = true;
-	if (geteuid() != 0)
-		return;
-	icmp_raw_v4 = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP);
-	icmp_raw_v6 = socket(AF_INET6, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMPV6);
-}
-
 static int
 icmp_finish(struct probe_def *def, struct conf_err *err)
 {
@@ -241,7 +220,6 @@ icmp_finish(struct probe_def *def, struct conf_err *err)
 		return -1;
 	}
 	declare_metrics(def);
-	raw_reserve();
 	return 0;
 }
 
@@ -275,7 +253,6 @@ icmp_availability_def(struct probe_def *def, const char *name, uint64_t interval
 	while (id->packets > 1 && (uint64_t)(id->packets - 1) * id->gap_ms >= timeout_ms)
 		id->packets--;
 	declare_metrics(def);
-	raw_reserve();
 	def->fingerprint = xasprintf("kind icmp\ninterval %llu\ntimeout %llu\n"
 	    "fail-after 1\npackets %d\n", (unsigned long long)interval_ms,
 	    (unsigned long long)timeout_ms, id->packets);
@@ -379,6 +356,76 @@ sock_close(struct icmp_sock *s)
 		close(s->fd);
 	s->fd = -1;
 	s->why[0] = '\0';
+}
+
+/*
+ * The address family a host is pinged over: a literal address says it; a
+ * name may resolve to either (AF_UNSPEC).
+ */
+static int
+host_family(const char *address)
+{
+	struct in6_addr	a;
+
+	if (inet_pton(AF_INET, address, &a) == 1)
+		return AF_INET;
+	if (inet_pton(AF_INET6, address, &a) == 1)
+		return AF_INET6;
+	return AF_UNSPEC;
+}
+
+/*
+ * itsmd reads its conf as root and only then drops to its user (main()),
+ * and a raw ICMP socket can only be opened with CAP_NET_RAW.  So at start
+ * a raw socket is opened here for each address family the conf's icmp
+ * checks use, and for no other: sock_get uses it only where the kernel's
+ * ping sockets are closed to itsmd's group (net.ipv4.ping_group_range),
+ * and closes it otherwise.  Without root nothing is opened here: a process
+ * given CAP_NET_RAW (systemd AmbientCapabilities) opens its own later.
+ *
+ * At a reload (the loop runs, root is gone) a family new to the conf gets
+ * its socket now, a ping socket where the kernel allows one; where it does
+ * not, the log says which host cannot be pinged and why, once per family.
+ */
+void
+icmp_prepare(const struct config *cfg)
+{
+	const struct host	*first[2] = { NULL, NULL };	/* v4, v6 */
+
+	for (size_t i = 0; i < cfg->nhosts; i++) {
+		const struct host	*h = &cfg->hosts[i];
+		bool			 icmp = false;
+		int			 fam;
+
+		for (size_t k = 0; k < h->nprobes && !icmp; k++)
+			icmp = h->probes[k]->ops == &icmp_probe_ops;
+		if (!icmp || h->address == NULL)
+			continue;
+		fam = host_family(h->address);
+		if (fam != AF_INET6 && first[0] == NULL)
+			first[0] = h;
+		if (fam != AF_INET && first[1] == NULL)
+			first[1] = h;
+	}
+	for (int f = 0; f < 2; f++) {
+		int			 family = f == 0 ? AF_INET : AF_INET6;
+		int			*kept = f == 0 ? &icmp_raw_v4 : &icmp_raw_v6;
+		struct icmp_sock	*s = f == 0 ? &icmp_v4 : &icmp_v6;
+
+		if (first[f] == NULL || s->fd != -1 || *kept != -1)
+			continue;
+		if (icmp_base == NULL) {	/* at start, before the drop */
+			if (geteuid() == 0)
+				*kept = socket(family, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC,
+				    f == 0 ? IPPROTO_ICMP : IPPROTO_ICMPV6);
+			continue;
+		}
+		if (s->why[0] != '\0')
+			continue;		/* said already */
+		if (sock_get(family)->fd == -1)
+			log_warnx("icmp probes: host %s (%s) cannot be pinged until itsmd "
+			    "restarts: %s", first[f]->name, first[f]->address, s->why);
+	}
 }
 
 /* ------------------------------------------------------------ runs */

@@ -135,8 +135,28 @@ uid_is_itsmd() { [ "$(awk '/^Uid:/ { print $3 }' "/proc/$ITSMD_PID/status")" = "
 tap_check "... while the daemon runs as the itsmd user" uid_is_itsmd
 tap_check "no bad state for the raw-socket probe" \
     bash -c "! grep -qE 'nope/ping: (critical|warning|unknown)' '$ITSMD_LOG'"
+# Only the address families the conf pings get a raw socket (the only
+# process in this namespace is itsmd): one for IPv4, none for IPv6.
+raw_socks() { ip netns exec "$NSNO" awk 'NR > 1' "/proc/net/$1" | wc -l; }
+tap_check "a raw ICMP socket is kept for IPv4, the family the conf pings" \
+    test "$(raw_socks raw)" = 1
+tap_check "no raw ICMPv6 socket is kept when no host is IPv6" test "$(raw_socks raw6)" = 0
+# A reload adds an IPv6 host: root is gone and ping sockets are closed, so
+# the log names the host and says why it cannot be pinged.
+cp "$ENV_DIR/noping.conf" "$ENV_DIR/noping.conf.orig"
+printf 'host "nope6" {\n    address ::1\n    probe "ping" icmp { interval 1s; timeout 500ms; packets 1 }\n}\n' \
+    >>"$ENV_DIR/noping.conf"
+kill -HUP "$ITSMD_PID"
+v6_said() {
+	log_has "icmp probes: host nope6 \(::1\) cannot be pinged until itsmd restarts: no ICMPv6 socket: ping socket: Permission denied"
+}
+tap_check "a reload adding an IPv6 host, without root: the log names the host and why" \
+    wait_until 5 v6_said
+v4_after_reload() { sed -n '/reloaded:/,$p' "$ITSMD_LOG" | grep -qE "nope/ping: .*1/1 replies"; }
+tap_check "... and the IPv4 host still answers after the reload" wait_until 5 v4_after_reload
 itsmd_stop 10
 tap_check "itsmd stops cleanly (exit 0)" test $? = 0
+mv "$ENV_DIR/noping.conf.orig" "$ENV_DIR/noping.conf"
 
 # Started as the itsmd user itself it has neither kind of socket: the probe
 # fails with a reason that says what to change.
