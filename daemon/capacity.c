@@ -142,6 +142,8 @@ forecast_one(struct cap_run *run, const char *host, const char *label, const cha
 	/* rrdcached may hold the latest hours: have it write them first. */
 	if (run->rrdcached != NULL && rrdc_flush_if_daemon(run->rrdcached, path) != 0)
 		rrd_clear_error();
+	/* So may our own writer, under rrd-write-delay (this is a worker thread). */
+	rrdw_flush(&path, 1);
 	if ((rc = forecast_rrd(path, run->window_s, run->now, limit, of_max, &r->fc, why,
 	    sizeof(why))) == -1) {
 		log_debug("capacity: %s: %s", path, why);

@@ -541,6 +541,22 @@ g_rrdcached(struct build *b, void *obj, const struct conf_node *c)
 	free(abs);
 }
 
+/* rrd-write-delay: 0 (write at once) or 1s up to a day (a wheel slot a second). */
+static void
+g_rrd_write_delay(struct build *b, void *obj, const struct conf_node *c)
+{
+	uint64_t	ms = 0;
+
+	if (strcmp(c->args[0], "0") != 0 && !get_duration(b, c, &ms))
+		return;
+	if (ms != 0 && (ms < 1000 || ms > 86400 * 1000ULL)) {
+		conf_error(b->err, &c->argpos[0], "bad duration '%s' for 'rrd-write-delay': "
+		    "0 (write at once) or 1s to 1d", c->args[0]);
+		return;
+	}
+	((struct config *)obj)->rrd_write_delay_ms = ms;
+}
+
 static void
 g_user(struct build *b, void *obj, const struct conf_node *c)
 {
@@ -1618,6 +1634,7 @@ static const struct conf_key global_keys[] = {
 	{ "http-max-per-origin", 1, 1, 0, g_http_max_per_origin },
 	{ "rrd-dir",	1, 1, 0, g_rrd_dir },
 	{ "rrdcached",	1, 1, 0, g_rrdcached },
+	{ "rrd-write-delay", 1, 1, 0, g_rrd_write_delay },
 	{ "user",	1, 1, 0, g_user },
 	{ "pidfile",	1, 1, 0, g_pidfile },
 	{ "log-level",	1, 1, 0, g_log_level },

@@ -268,6 +268,9 @@ graph_render(const struct graph_req *rq, unsigned char **img, size_t *len, int *
 	size_t		 nfiles = 0;
 	rrd_info_t	*info, *i;
 	int		 rc = -1;
+	/* the files drawn: the daemon's writer may hold updates of them */
+	char		*fl[PANEL_MAX + 2];
+	size_t		 nfl = 0;
 
 	*img = NULL;
 	*len = 0;
@@ -302,7 +305,7 @@ graph_render(const struct graph_req *rq, unsigned char **img, size_t *len, int *
 		for (size_t f = 0; f < nfiles && f < PANEL_MAX; f++) {
 			path = xasprintf("%s/%s.rrd", hostdir, files[f]);
 			metric_defs(&a, path, files[f], (int)f, false);
-			free(path);
+			fl[nfl++] = path;
 		}
 		path = NULL;
 	} else if (strcmp(rq->what, "if") == 0 ||
@@ -311,8 +314,8 @@ graph_render(const struct graph_req *rq, unsigned char **img, size_t *len, int *
 		char *in = xasprintf("%s/in.rrd", dir), *out = xasprintf("%s/out.rrd", dir);
 		bool ok = is_file(in) && is_file(out);
 
-		free(in);
-		free(out);
+		fl[nfl++] = in;
+		fl[nfl++] = out;
 		if (!ok) {
 			*kind = 1;
 			snprintf(why, whylen, "no interface '%s' on host '%s' (needs in and "
@@ -341,7 +344,11 @@ graph_render(const struct graph_req *rq, unsigned char **img, size_t *len, int *
 		path = xasprintf("%s/%s.rrd", hostdir, rel);
 		arg(&a, "--title=%s %s", rq->host, rel);
 		metric_defs(&a, path, rel, 0, true);
+		fl[nfl++] = xstrdup(path);
 	}
+	/* In the daemon (an api worker thread), what its writer holds for
+	 * these files under rrd-write-delay is written first. */
+	rrdw_flush((const char *const *)fl, nfl);
 
 	/* librrd's option parser permutes the argv it gets: give it a copy
 	 * of the pointers, so a.v still holds every string to free. */
@@ -381,6 +388,8 @@ out:
 	if (rc == 0)
 		*kind = 0;
 	free_list(files, nfiles);
+	for (size_t f = 0; f < nfl; f++)
+		free(fl[f]);
 	free(title);
 	free(rel);
 	free(path);

@@ -74,6 +74,7 @@ reload(void)
 		    "at the next restart");
 	if (forced_level == -1)
 		log_setlevel(ncfg->log_level);
+	rrdw_set_delay(ncfg->rrd_write_delay_ms);
 
 	old = checks;
 	for (size_t i = 0; i < old->n; i++)
@@ -240,6 +241,7 @@ main(int argc, char *argv[])
 		sigs[i] = evsignal_new(itsmd_base, signums[i], on_signal, NULL);
 		evsignal_add(sigs[i], NULL);
 	}
+	rrdw_set_delay(cfg->rrd_write_delay_ms);
 	if (rrdw_start(cfg->rrd_dir, cfg->rrdcached) == -1)
 		fatalx("cannot start the RRD writer");
 	db_init(itsmd_base, cfg->database);

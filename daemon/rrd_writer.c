@@ -44,6 +44,10 @@
 /* The worker writes at most this often: a round per loop pass would cost a
  * wake-up and, with rrdcached, a round trip for a handful of updates. */
 #define RRDW_ROUND_MS	200
+/* rrd-write-delay: a reader waits this long for the writer (rrdw_flush). */
+#define RRDW_FLUSH_WAIT_S	10
+/* A file's held samples keep their array up to this many between writes. */
+#define RRDW_HOLD_KEEP	64
 /* Failing files logged one by one per interval; the rest only counted. */
 #define RRDW_LOG_FILES	20
 #define STORAGE_HOST	"itsmd"
@@ -67,6 +71,29 @@ struct rrd_series {
 	uint64_t	 quiet_until_ms;
 	uint64_t	 gen;		/* the round its items were last grouped in */
 	size_t		 first, last;	/* that round's items: a chain through next[] */
+	/* worker thread only, with rrd-write-delay: samples held for one call */
+	struct held_sample *hv;		/* in time order */
+	uint32_t	 hn, hcap;
+	unsigned	 hstep_s;	/* their step, for complain() */
+	bool		 inwheel;	/* on a wheel slot's chain (wnext) */
+	bool		 indexed;	/* in the by-path table (pnext) */
+	struct rrd_series *wnext;
+	struct rrd_series *pnext;
+};
+
+/* A sample held for rrd-write-delay: 16 bytes (NaN is unknown). */
+struct held_sample {
+	uint64_t	 when_ms;
+	double		 value;
+};
+
+/* A reader's rrdw_flush(), on its own stack until done. */
+struct flush_req {
+	struct flush_req	*next;
+	const char *const	*paths;
+	size_t			 n;
+	bool			 taken;		/* the writer has it: wait for done */
+	bool			 done;
 };
 
 struct rrd_item {
@@ -107,7 +134,11 @@ static struct {
 	struct event	*watch;
 	uint64_t	 written;
 	unsigned	 gen;		/* rrdw_start count: see rrdw_generation */
-} W = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+	uint64_t	 delay_ms;	/* rrd-write-delay; 0: every round */
+	struct flush_req *flushq;	/* readers waiting for their files */
+	pthread_cond_t	 fcv;		/* flush requests done */
+} W = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER,
+    .fcv = PTHREAD_COND_INITIALIZER };
 
 /* The loop's side: the series table and this pass's updates. */
 static struct {
@@ -143,6 +174,15 @@ static struct {
 	unsigned	 fail_step_s;
 	size_t		 fail_files;
 	char		 fail_why[200];
+	/* rrd-write-delay (direct writes only): a file's samples are held
+	 * and written in one call when its second of the delay comes round */
+	uint64_t	 delay_ms;	/* what the wheel is made for */
+	struct rrd_series **wheel;	/* one chain per second of the delay */
+	size_t		 nslots;	/* 0: nothing is held */
+	uint64_t	 wheel_s;	/* the last second whose slot was written */
+	size_t		 nwheel;	/* files on the wheel */
+	struct rrd_series **ptab;	/* files by path, for rrdw_flush */
+	size_t		 pnb, pcount;
 } T = { .sock = -1 };
 
 char *
@@ -645,17 +685,23 @@ cpath(struct rrd_series *k)
 }
 
 static size_t
-sample_fmt(char *buf, size_t len, const struct rrd_item *it)
+value_fmt(char *buf, size_t len, uint64_t when_ms, bool ok, double value)
 {
 	int	n;
 
-	if (it->ok)
-		n = snprintf(buf, len, "%llu.%03u:%.17g", (unsigned long long)(it->when_ms / 1000),
-		    (unsigned)(it->when_ms % 1000), it->value);
+	if (ok)
+		n = snprintf(buf, len, "%llu.%03u:%.17g", (unsigned long long)(when_ms / 1000),
+		    (unsigned)(when_ms % 1000), value);
 	else
-		n = snprintf(buf, len, "%llu.%03u:U", (unsigned long long)(it->when_ms / 1000),
-		    (unsigned)(it->when_ms % 1000));
+		n = snprintf(buf, len, "%llu.%03u:U", (unsigned long long)(when_ms / 1000),
+		    (unsigned)(when_ms % 1000));
 	return n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
+}
+
+static size_t
+sample_fmt(char *buf, size_t len, const struct rrd_item *it)
+{
+	return value_fmt(buf, len, it->when_ms, it->ok, it->value);
 }
 
 static void
@@ -817,6 +863,227 @@ cut:
 }
 
 /*
+ * The file of n updates, made first if need be (the first update's layout
+ * and time).  1: ready; 0: it cannot be made, the updates are dropped
+ * (the failure was reported); -1: rrdcached is unreachable, they wait.
+ */
+static int
+file_ready(struct rrd_series *k, struct rrd_item **v, size_t n, bool cached)
+{
+	struct stat	st;
+
+	if (k->exists)
+		return 1;
+	if (stat(k->path, &st) == 0) {
+		k->exists = true;
+		layout_check(k, v[0]->step_s, &v[0]->ds);
+	} else if (mono_ms() < k->quiet_until_ms || rrd_make(k, v[0]->step_s,
+	    v[0]->when_ms, &v[0]->ds) == -1) {
+		if (cached && !rrdc_is_connected(W.daemon))
+			return -1;
+		for (size_t i = 0; i < n; i++)
+			v[i]->done = true;
+		return 0;
+	} else
+		k->exists = true;
+	return 1;
+}
+
+/* FNV-1a of a path, for the by-path table. */
+static uint32_t
+path_hash(const char *p)
+{
+	uint32_t	h = 2166136261u;
+
+	for (; *p; p++) {
+		h ^= (unsigned char)*p;
+		h *= 16777619u;
+	}
+	return h;
+}
+
+static void
+path_index(struct rrd_series *k)
+{
+	uint32_t	h;
+
+	if (T.pcount >= T.pnb) {
+		size_t nb = T.pnb ? T.pnb * 4 : 4096;
+		struct rrd_series **tab = xcalloc(nb, sizeof(*tab));
+		for (size_t i = 0; i < T.pnb; i++)
+			while (T.ptab[i] != NULL) {
+				struct rrd_series *x = T.ptab[i];
+				T.ptab[i] = x->pnext;
+				h = path_hash(x->path) & (nb - 1);
+				x->pnext = tab[h];
+				tab[h] = x;
+			}
+		free(T.ptab);
+		T.ptab = tab;
+		T.pnb = nb;
+	}
+	h = path_hash(k->path) & (T.pnb - 1);
+	k->pnext = T.ptab[h];
+	T.ptab[h] = k;
+	k->indexed = true;
+	T.pcount++;
+}
+
+static struct rrd_series *
+path_find(const char *path)
+{
+	struct rrd_series	*k;
+
+	if (T.pnb == 0)
+		return NULL;
+	for (k = T.ptab[path_hash(path) & (T.pnb - 1)]; k != NULL; k = k->pnext)
+		if (strcmp(k->path, path) == 0)
+			return k;
+	return NULL;
+}
+
+/*
+ * A file's held samples in one librrd call (RRDW_BATCH at a time): what
+ * rrd-write-delay buys, since librrd's cost is mostly per call (open, map,
+ * read the header, unmap, close), not per sample.
+ */
+static void
+write_held(struct rrd_series *k)
+{
+	char		 upd[RRDW_BATCH][64];
+	const char	*argv[RRDW_BATCH];
+
+	for (size_t off = 0; off < k->hn;) {
+		size_t m = k->hn - off < RRDW_BATCH ? k->hn - off : RRDW_BATCH;
+		for (size_t i = 0; i < m; i++) {
+			const struct held_sample *h = &k->hv[off + i];
+			value_fmt(upd[i], sizeof(upd[i]), h->when_ms, !isnan(h->value), h->value);
+			argv[i] = upd[i];
+		}
+		rrd_clear_error();
+		errno = 0;
+		if (rrd_update_r(k->path, NULL, (int)m, argv) != 0) {
+			int err = errno;
+			if (err == ENOENT)
+				k->exists = false;	/* removed behind our back */
+			complain(k, k->hstep_s, "update failed");
+			storage_check(k->path, k->hstep_s, err, false);
+		} else {
+			pthread_mutex_lock(&W.mu);
+			W.written += m;
+			pthread_mutex_unlock(&W.mu);
+		}
+		off += m;
+	}
+	k->hn = 0;
+	if (k->hcap > RRDW_HOLD_KEEP) {	/* a burst (a long delay, a short step) */
+		free(k->hv);
+		k->hv = NULL;
+		k->hcap = 0;
+	}
+}
+
+/*
+ * Writes the files whose second of the delay has come since the last
+ * call (every slot once with `all`: at stop, or when the delay changes).
+ * A file's slot is its hash modulo the delay, so 100,000 files under a
+ * 300 s delay make about 333 calls a second, not a burst per interval,
+ * and none waits longer than the delay.
+ */
+static void
+wheel_run(bool all)
+{
+	uint64_t	now_s = mono_ms() / 1000, from, to;
+
+	if (T.nslots == 0)
+		return;
+	if (all) {
+		from = 0;
+		to = T.nslots - 1;
+	} else {
+		from = T.wheel_s + 1;
+		to = now_s;
+		if (to < from)
+			return;
+		if (to - from >= T.nslots)
+			from = to - T.nslots + 1;
+		T.wheel_s = now_s;
+	}
+	for (uint64_t s = from; s <= to; s++) {
+		struct rrd_series *k = T.wheel[s % T.nslots], *next;
+		T.wheel[s % T.nslots] = NULL;
+		for (; k != NULL; k = next) {
+			next = k->wnext;
+			k->wnext = NULL;
+			k->inwheel = false;
+			T.nwheel--;
+			if (k->hn > 0)
+				write_held(k);
+		}
+	}
+}
+
+/* The wheel for a new delay (without W.mu): what the old one held is written. */
+static void
+wheel_setup(uint64_t delay_ms)
+{
+	wheel_run(true);
+	free(T.wheel);
+	T.wheel = NULL;
+	T.delay_ms = delay_ms;
+	T.nslots = delay_ms == 0 || W.daemon != NULL ? 0 :
+	    delay_ms < 1000 ? 1 : (size_t)(delay_ms / 1000);
+	if (T.nslots > 0) {
+		T.wheel = xcalloc(T.nslots, sizeof(*T.wheel));
+		log_info("rrd: each file's updates held up to %zus and written in one "
+		    "call (rrd-write-delay)", T.nslots);
+	}
+	T.wheel_s = mono_ms() / 1000;
+}
+
+/* n updates of one file held for its slot (rrd-write-delay). */
+static void
+hold_file(struct rrd_series *k, struct rrd_item **v, size_t n)
+{
+	if (file_ready(k, v, n, false) == 0)
+		return;
+	if (!k->indexed)
+		path_index(k);
+	if (k->hn + n > k->hcap) {
+		size_t cap = k->hcap ? k->hcap : T.delay_ms / 1000 / v[0]->step_s + 2;
+		while (cap < k->hn + n)
+			cap *= 2;
+		k->hv = xreallocarray(k->hv, cap, sizeof(*k->hv));
+		k->hcap = (uint32_t)cap;
+	}
+	for (size_t i = 0; i < n; i++) {
+		k->hv[k->hn].when_ms = v[i]->when_ms;
+		k->hv[k->hn++].value = v[i]->ok ? v[i]->value : NAN;
+		v[i]->done = true;
+	}
+	k->hstep_s = v[n - 1]->step_s;
+	if (!k->inwheel) {
+		size_t slot = (k->hash ^ (k->hash >> 16)) % T.nslots;
+		k->wnext = T.wheel[slot];
+		T.wheel[slot] = k;
+		k->inwheel = true;
+		T.nwheel++;
+	}
+}
+
+/* The readers' requests: their files' held samples written now. */
+static void
+flush_serve(struct flush_req *fq)
+{
+	for (struct flush_req *r = fq; r != NULL; r = r->next)
+		for (size_t i = 0; i < r->n; i++) {
+			struct rrd_series *k = path_find(r->paths[i]);
+			if (k != NULL && k->hn > 0)
+				write_held(k);
+		}
+}
+
+/*
  * n updates of one file (time order): created first if need be, then into
  * the rrdcached batch, or written in one librrd call.  Returns -1 only when
  * rrdcached is unreachable: the items must wait.
@@ -828,21 +1095,12 @@ write_file(struct rrd_series *k, struct rrd_item **v, size_t n, bool cached)
 	const char	*argv[RRDW_BATCH];
 	int		 rc;
 
-	if (!k->exists) {
-		struct stat st;
-		if (stat(k->path, &st) == 0) {
-			k->exists = true;
-			layout_check(k, v[0]->step_s, &v[0]->ds);
-		} else if (mono_ms() < k->quiet_until_ms || rrd_make(k, v[0]->step_s,
-		    v[0]->when_ms, &v[0]->ds) == -1) {
-			if (cached && !rrdc_is_connected(W.daemon))
-				return -1;
-			for (size_t i = 0; i < n; i++)
-				v[i]->done = true;	/* dropped; the failure was reported */
-			return 0;
-		} else
-			k->exists = true;
+	if (T.nslots > 0 && !cached) {
+		hold_file(k, v, n);
+		return 0;
 	}
+	if ((rc = file_ready(k, v, n, cached)) != 1)
+		return rc;
 	if (cached && daemon_unix_path() != NULL) {
 		batch_add(k, v, n);
 		if (T.ncmd >= BATCH_CMDS || T.outlen >= (1u << 20))
@@ -938,29 +1196,58 @@ write_round(bool direct)
 	return ok;
 }
 
-/* Under W.mu: sleeps until the monotonic time `until`, or the stop. */
-static void
-sleep_until(uint64_t until)
+/* The monotonic time `until` as the realtime deadline a condvar takes. */
+static struct timespec
+deadline(uint64_t until)
 {
 	struct timespec	ts;
 	uint64_t	now = mono_ms(), ns;
 
-	if (now >= until)
-		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	ns = (uint64_t)ts.tv_nsec + (until - now) * 1000000;
+	ns = (uint64_t)ts.tv_nsec + (until > now ? until - now : 0) * 1000000;
 	ts.tv_sec += (time_t)(ns / 1000000000);
 	ts.tv_nsec = (long)(ns % 1000000000);
-	while (!W.stop && pthread_cond_timedwait(&W.cv, &W.mu, &ts) != ETIMEDOUT)
-		;
+	return ts;
+}
+
+/* Under W.mu: sleeps until the monotonic time `until` (true), or the stop
+ * or a reader's flush request (false). */
+static bool
+sleep_until(uint64_t until)
+{
+	struct timespec	ts;
+
+	if (mono_ms() >= until)
+		return true;
+	ts = deadline(until);
+	while (!W.stop && W.flushq == NULL)
+		if (pthread_cond_timedwait(&W.cv, &W.mu, &ts) == ETIMEDOUT)
+			return true;
+	return false;
+}
+
+/* Under W.mu: the requests served; their callers may return. */
+static void
+flush_done(struct flush_req *fq)
+{
+	struct flush_req	*next;
+
+	if (fq == NULL)
+		return;
+	for (; fq != NULL; fq = next) {
+		next = fq->next;	/* fq is gone once done and W.mu is free */
+		fq->done = true;
+	}
+	pthread_cond_broadcast(&W.fcv);
 }
 
 static void *
 rrdw_main(void *arg)
 {
-	bool		ok = true, stop;
-	uint64_t	last = 0;
-	int		nice;
+	bool		 ok = true, stop;
+	uint64_t	 last = 0, delay;
+	int		 nice;
+	struct flush_req *fq;
 
 	(void)arg;
 	/* Below the loop thread: on a busy machine the loop's timers come
@@ -973,8 +1260,12 @@ rrdw_main(void *arg)
 	for (;;) {
 		if (ok) {
 			W.idle = true;
-			while (W.q.n == 0 && !W.stop)
-				pthread_cond_wait(&W.cv, &W.mu);
+			while (W.q.n == 0 && !W.stop && W.flushq == NULL) {
+				if (T.nwheel == 0)
+					pthread_cond_wait(&W.cv, &W.mu);
+				else if (sleep_until((mono_ms() / 1000 + 1) * 1000))
+					break;	/* files held: the next second's slot */
+			}
 			W.idle = false;
 			/* At most a round per RRDW_ROUND_MS: what comes in
 			 * meanwhile joins it (no wake-up: not idle), so a steady
@@ -991,15 +1282,72 @@ rrdw_main(void *arg)
 			break;
 		if (W.q.n > 0)
 			items_move(&T.held, &W.q);
+		delay = W.delay_ms;
+		fq = W.flushq;
+		W.flushq = NULL;
+		for (struct flush_req *r = fq; r != NULL; r = r->next)
+			r->taken = true;
 		pthread_mutex_unlock(&W.mu);
+		if (delay != T.delay_ms)
+			wheel_setup(delay);
 		ok = T.held.n == 0 || write_round(false);
+		/* After the round: a reader's file has its newest samples. */
+		wheel_run(stop);
+		flush_serve(fq);
 		fail_summary(false);
 		pthread_mutex_lock(&W.mu);
+		flush_done(fq);
 		if (stop && (!ok || W.q.n == 0))
 			break;
 	}
+	flush_done(W.flushq);
+	W.flushq = NULL;
 	pthread_mutex_unlock(&W.mu);
 	return NULL;
+}
+
+void
+rrdw_set_delay(uint64_t delay_ms)
+{
+	pthread_mutex_lock(&W.mu);
+	W.delay_ms = delay_ms;
+	pthread_mutex_unlock(&W.mu);
+}
+
+/*
+ * Off the loop (graphs, forecasts): the writer writes what it holds for
+ * these files now, and this waits for it, so a reader sees every sample
+ * handed over before the call despite rrd-write-delay.  A writer stuck
+ * longer than RRDW_FLUSH_WAIT_S (a hung disk) leaves the reader with what
+ * is on disk.
+ */
+void
+rrdw_flush(const char *const *paths, size_t n)
+{
+	struct flush_req	r = { .paths = paths, .n = n };
+	struct timespec		ts;
+
+	pthread_mutex_lock(&W.mu);
+	if (!W.started || W.delay_ms == 0 || W.daemon != NULL || n == 0) {
+		pthread_mutex_unlock(&W.mu);
+		return;
+	}
+	r.next = W.flushq;
+	W.flushq = &r;
+	pthread_cond_signal(&W.cv);
+	ts = deadline(mono_ms() + RRDW_FLUSH_WAIT_S * 1000);
+	while (!r.done)
+		if (pthread_cond_timedwait(&W.fcv, &W.mu, &ts) == ETIMEDOUT && !r.taken) {
+			for (struct flush_req **pp = &W.flushq; *pp != NULL; pp = &(*pp)->next)
+				if (*pp == &r) {
+					*pp = r.next;
+					break;
+				}
+			log_warnx("rrd: %s: the writer did not answer in %ds; reading what is "
+			    "on disk", paths[0], RRDW_FLUSH_WAIT_S);
+			break;
+		}
+	pthread_mutex_unlock(&W.mu);
 }
 
 /*
@@ -1102,6 +1450,7 @@ rrdw_stop(void)
 		if (T.held.n > 0)
 			log_warnx("rrd: %zu updates not written", T.held.n);
 	}
+	wheel_run(true);		/* rrd-write-delay: nothing held is lost */
 	fail_summary(true);
 	W.len = 0;
 	if (W.dropped)
@@ -1117,6 +1466,7 @@ rrdw_stop(void)
 			free(k->key);
 			free(k->path);
 			free(k->cpath);
+			free(k->hv);
 			free(k);
 		}
 	free(L.tab);
@@ -1132,6 +1482,8 @@ rrdw_stop(void)
 	free(T.cmditems);
 	free(T.cmdfirst);
 	free(T.cdir);
+	free(T.wheel);
+	free(T.ptab);
 	memset(&L.buf, 0, sizeof(L.buf));
 	memset(&W.q, 0, sizeof(W.q));
 	memset(&T, 0, sizeof(T));

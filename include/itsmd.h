@@ -303,6 +303,7 @@ struct config {
 	char		*database;	/* libpq conninfo; secret (may hold a password) */
 	char		*rrd_dir;
 	char		*rrdcached;	/* "unix:/path" or NULL: write files from the writer thread */
+	uint64_t	 rrd_write_delay_ms;	/* rrd-write-delay: updates held per file (0) */
 	char		*user;		/* drop to this user when started as root */
 	char		*pidfile;
 	int		 log_level;
@@ -637,6 +638,15 @@ struct rrd_series *rrdw_series(const char *host, const char *probe, const char *
 unsigned rrdw_generation(void);
 void	rrdw_put(struct rrd_series *, uint64_t step_ms, uint64_t when_wall_ms, bool ok,
 	    double value, const struct rrd_ds *ds);
+/*
+ * rrd-write-delay (direct writes only; 0, the default: every round): each
+ * file's updates are held up to that long and written in one librrd call.
+ * Set before rrdw_start or at a reload.  rrdw_flush(), off the loop only,
+ * has the writer write these files' held updates now and waits for it:
+ * every reader in the daemon calls it before reading a file.
+ */
+void	rrdw_set_delay(uint64_t delay_ms);
+void	rrdw_flush(const char *const *paths, size_t n);
 /* DIR/HOST/PROBE/METRIC.rrd, or DIR/HOST/PROBE/ROW/METRIC.rrd for a table row */
 char	*rrdw_path(const char *dir, const char *host, const char *probe, const char *row,
 	    const char *metric);

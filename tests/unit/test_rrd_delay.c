@@ -1,0 +1,224 @@
+/*
+ * test_rrd_delay.c: rrd-write-delay in the writer thread.  A file's updates
+ * are held and written in one call when its second of the delay comes round,
+ * at once when a reader asks (rrdw_flush, graph_render), and all of them at
+ * rrdw_stop: every sample stored once, none lost, none written twice.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rrd.h>
+
+#include "itsmd.h"
+#include "unit.h"
+
+#define STEP	60
+
+/* The file's last update, or -1. */
+static time_t
+last_update(const char *path)
+{
+	time_t		 t;
+	unsigned long	 n;
+	char		**names, **vals;
+
+	if (rrd_lastupdate_r(path, &t, &n, &names, &vals) != 0) {
+		rrd_clear_error();
+		return -1;
+	}
+	for (unsigned long i = 0; i < n; i++) {
+		free(names[i]);
+		free(vals[i]);
+	}
+	free(names);
+	free(vals);
+	return t;
+}
+
+/* The full-resolution average of the step ending at t, NAN when unknown. */
+static double
+value_at(const char *path, time_t t)
+{
+	time_t		 start = t - 2 * STEP, end = t + STEP;
+	unsigned long	 step = STEP, nds;	/* in: the resolution wanted */
+	char		**names;
+	rrd_value_t	*data;
+	double		 v = NAN;
+
+	if (rrd_fetch_r(path, "AVERAGE", &start, &end, &step, &nds, &names, &data) != 0) {
+		rrd_clear_error();
+		return NAN;
+	}
+	/* row k holds the step ending at start + (k + 1) * step */
+	for (time_t k = 0; step == STEP && nds == 1 && start + (k + 1) * STEP <= end; k++)
+		if (start + (k + 1) * STEP == t)
+			v = data[k];
+	for (unsigned long i = 0; i < nds; i++)
+		free(names[i]);
+	free(names);
+	free(data);
+	return v;
+}
+
+static void
+put(const char *metric, time_t t0, int from, int to, double base)
+{
+	for (int i = from; i <= to; i++)
+		rrdw_update("h", "p", NULL, metric, STEP * 1000,
+		    (uint64_t)(t0 + (time_t)i * STEP) * 1000, true, base + i);
+}
+
+static bool
+wait_exists(const char *path, int ms)
+{
+	struct stat	st;
+
+	for (; ms > 0; ms -= 20) {
+		if (stat(path, &st) == 0)
+			return true;
+		usleep(20000);
+	}
+	return false;
+}
+
+/* The conf key: 0 (the default) or 1s to 1d. */
+static void
+conf_cases(void)
+{
+	static const struct {
+		const char	*text;
+		bool		 ok;
+		uint64_t	 ms;
+	} cases[] = {
+		{ "# nothing\n", true, 0 },
+		{ "rrd-write-delay 5m\n", true, 300000 },
+		{ "rrd-write-delay 0\n", true, 0 },
+		{ "rrd-write-delay 1d\n", true, 86400000 },
+		{ "rrd-write-delay 500ms\n", false, 0 },
+		{ "rrd-write-delay 2d\n", false, 0 },
+		{ "rrd-write-delay soon\n", false, 0 },
+	};
+	char		*errors, name[96];
+	struct config	*cfg;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cfg = unit_conf_load(cases[i].text, &errors);
+		snprintf(name, sizeof(name), "conf: %.*s %s", (int)strcspn(cases[i].text, "\n"),
+		    cases[i].text, cases[i].ok ? "loads" : "is refused");
+		UNIT_CHECK(cases[i].ok ? cfg != NULL && cfg->rrd_write_delay_ms == cases[i].ms :
+		    cfg == NULL && strstr(errors, "rrd-write-delay") != NULL, name, "%s", errors);
+		if (cfg != NULL)
+			conf_free(cfg);
+	}
+}
+
+int
+main(void)
+{
+	char		 tmpl[] = "/tmp/itsmd-rrddelay.XXXXXX", *dir, *f, *g, *h, *log;
+	time_t		 now = time(NULL), t0 = (now / STEP - 60) * STEP, t;
+	int		 bad, rc, kind;
+	unsigned char	*img;
+	size_t		 len;
+	char		 why[256];
+	uint64_t	 t_start;
+
+	log_init("test_rrd_delay", true, LOG_WARNING);
+	if ((dir = mkdtemp(tmpl)) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	f = rrdw_path(dir, "h", "p", NULL, "m");
+	g = rrdw_path(dir, "h", "p", NULL, "g");
+	h = rrdw_path(dir, "h", "p", NULL, "w");
+	conf_cases();
+
+	/* A day's delay: no file's slot comes round during the test (a few
+	 * seconds of 86,400), so only a reader or the stop writes. */
+	unit_capture_start();
+	rrdw_set_delay(86400 * 1000);
+	if (rrdw_start(dir, NULL) == -1)
+		return 1;
+	put("m", t0, 0, 10, 1);
+	put("g", t0, 0, 10, 100);
+	UNIT_CHECK(wait_exists(f, 5000) && wait_exists(g, 5000),
+	    "delay: the writer makes a new file at once", "%s", f);
+	usleep(300000);		/* a round or so: the samples are taken and held */
+	UNIT_CHECK(last_update(f) == t0 - 1 && last_update(g) == t0 - 1,
+	    "delay: the updates are held, none written yet", "last %lld, want %lld",
+	    (long long)last_update(f), (long long)t0 - 1);
+	rrdw_flush((const char *const *)&f, 1);
+	UNIT_CHECK(last_update(f) == t0 + 10 * STEP,
+	    "delay: rrdw_flush writes the file's held updates before it returns",
+	    "last %lld, want %lld", (long long)last_update(f), (long long)(t0 + 10 * STEP));
+	UNIT_CHECK(last_update(g) == t0 - 1, "delay: another file's updates stay held",
+	    "last %lld", (long long)last_update(g));
+
+	/* A graph in the daemon (api worker thread): graph_render flushes. */
+	put("m", t0, 11, 20, 1);
+	struct graph_req rq = { .dir = dir, .host = "h", .what = "p/m",
+	    .start = t0, .end = t0 + 30 * STEP };
+	rc = graph_render(&rq, &img, &len, &kind, why, sizeof(why));
+	UNIT_CHECK(rc == 0 && len > 0, "delay: the graph is drawn", "%s", why);
+	free(img);
+	UNIT_CHECK(last_update(f) == t0 + 20 * STEP,
+	    "delay: a graph request sees the updates handed over before it",
+	    "last %lld, want %lld", (long long)last_update(f), (long long)(t0 + 20 * STEP));
+
+	/* The stop writes every file's held updates. */
+	put("m", t0, 21, 30, 1);
+	put("g", t0, 11, 30, 100);
+	rrdw_stop();
+	log = unit_capture_end();
+	UNIT_CHECK(last_update(f) == t0 + 30 * STEP && last_update(g) == t0 + 30 * STEP,
+	    "delay: rrdw_stop writes every held update", "last %lld and %lld, want %lld",
+	    (long long)last_update(f), (long long)last_update(g), (long long)(t0 + 30 * STEP));
+	bad = 0;
+	for (int i = 1; i <= 30; i++) {
+		t = t0 + (time_t)i * STEP;
+		if (value_at(f, t) != 1 + i || value_at(g, t) != 100 + i)
+			bad++;
+	}
+	UNIT_CHECK(bad == 0, "delay: every sample is stored, each at its time",
+	    "%d of 60 steps wrong", bad);
+	UNIT_CHECK(strstr(log, "update failed") == NULL && strstr(log, "not written") == NULL,
+	    "delay: no update written twice or lost (librrd refuses a repeated time)",
+	    "%s", log);
+
+	/* A short delay: the file's slot comes round within it, unasked. */
+	rrdw_set_delay(2000);
+	if (rrdw_start(dir, NULL) == -1)
+		return 1;
+	put("w", t0, 0, 5, 1);
+	t_start = mono_ms();
+	while (last_update(h) != t0 + 5 * STEP && mono_ms() - t_start < 8000)
+		usleep(50000);
+	UNIT_CHECK(last_update(h) == t0 + 5 * STEP && mono_ms() - t_start < 2000 + 1500,
+	    "delay: a file's updates are written when its slot comes, within the delay",
+	    "last %lld after %llu ms", (long long)last_update(h),
+	    (unsigned long long)(mono_ms() - t_start));
+	rrdw_stop();
+	rrdw_set_delay(0);
+
+	unlink(f);
+	unlink(g);
+	unlink(h);
+	free(f);
+	free(g);
+	free(h);
+	{
+		char p1[300];
+		snprintf(p1, sizeof(p1), "%s/h/p", dir);
+		rmdir(p1);
+		snprintf(p1, sizeof(p1), "%s/h", dir);
+		rmdir(p1);
+		rmdir(dir);
+	}
+	return UNIT_DONE();
+}
