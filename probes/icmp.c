@@ -386,11 +386,14 @@ host_family(const char *address)
  * At a reload (the loop runs, root is gone) a family new to the conf gets
  * its socket now, a ping socket where the kernel allows one; where it does
  * not, the log says which host cannot be pinged and why, once per family.
+ * Only a literal address counts then: a name's family is known when it
+ * resolves, and its first run says what is missing.
  */
 void
 icmp_prepare(const struct config *cfg)
 {
 	const struct host	*first[2] = { NULL, NULL };	/* v4, v6 */
+	bool			 reload = icmp_base != NULL;
 
 	for (size_t i = 0; i < cfg->nhosts; i++) {
 		const struct host	*h = &cfg->hosts[i];
@@ -401,7 +404,8 @@ icmp_prepare(const struct config *cfg)
 			icmp = h->probes[k]->ops == &icmp_probe_ops;
 		if (!icmp || h->address == NULL)
 			continue;
-		fam = host_family(h->address);
+		if ((fam = host_family(h->address)) == AF_UNSPEC && reload)
+			continue;
 		if (fam != AF_INET6 && first[0] == NULL)
 			first[0] = h;
 		if (fam != AF_INET && first[1] == NULL)
@@ -414,7 +418,7 @@ icmp_prepare(const struct config *cfg)
 
 		if (first[f] == NULL || s->fd != -1 || *kept != -1)
 			continue;
-		if (icmp_base == NULL) {	/* at start, before the drop */
+		if (!reload) {		/* at start, before the drop */
 			if (geteuid() == 0)
 				*kept = socket(family, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC,
 				    f == 0 ? IPPROTO_ICMP : IPPROTO_ICMPV6);
@@ -423,8 +427,10 @@ icmp_prepare(const struct config *cfg)
 		if (s->why[0] != '\0')
 			continue;		/* said already */
 		if (sock_get(family)->fd == -1)
-			log_warnx("icmp probes: host %s (%s) cannot be pinged until itsmd "
-			    "restarts: %s", first[f]->name, first[f]->address, s->why);
+			log_warnx("icmp probes: host %s (%s) cannot be pinged: %s; raw "
+			    "sockets are opened only at start (as root), for the address "
+			    "families the conf pings then", first[f]->name, first[f]->address,
+			    s->why);
 	}
 }
 
