@@ -63,6 +63,7 @@ static struct {
 	size_t		 live_cap, live_head, live_n;
 	uint64_t	 first;		/* seq of live[live_head] */
 	uint64_t	 cuttable;	/* bytes at the file's start, all taken */
+	bool		 taking;	/* open: replays may be taken before running */
 
 	/* worker side */
 	int		 dirfd;		/* for the fsync that makes a cut's rename stick */
@@ -358,6 +359,7 @@ spool_open(const char *dir, uint64_t max_bytes, spool_replay_fn replay, void *ar
 	sp.seq = sp.size = sp.cuttable = sp.owed = 0;
 	sp.live_head = sp.live_n = 0;
 	sp.first = 1;
+	sp.taking = true;		/* sp.fd is the worker's once it runs */
 	sp.stop = sp.full_logged = false;
 	if (fstat(sp.fd, &st) == 0 && st.st_size > 0) {
 		buf = xmalloc((size_t)st.st_size);
@@ -394,6 +396,7 @@ spool_open(const char *dir, uint64_t max_bytes, spool_replay_fn replay, void *ar
 		log_info("spool %s: replaying %zu changes", sp.path, nrec);
 	if (pthread_create(&sp.thread, NULL, spool_worker, NULL) != 0) {
 		log_warnx("spool %s: cannot start the writer thread", sp.path);
+		sp.taking = false;
 		close(sp.fd);
 		sp.fd = -1;
 		if (sp.dirfd != -1)
@@ -447,7 +450,7 @@ spool_committed(uint64_t seq)
 {
 	struct spool_op	*op;
 
-	if (sp.fd == -1 || seq < sp.first || seq - sp.first >= sp.live_n)
+	if (!sp.taking || seq < sp.first || seq - sp.first >= sp.live_n)
 		return;
 	sp.live[(sp.live_head + (seq - sp.first)) % sp.live_cap].taken = true;
 	while (sp.live_n > 0 && sp.live[sp.live_head].taken) {
@@ -489,6 +492,7 @@ spool_close(void)
 	pthread_cond_signal(&sp.cond);
 	pthread_mutex_unlock(&sp.mtx);
 	pthread_join(sp.thread, NULL);
+	sp.taking = false;
 	close(sp.fd);
 	sp.fd = -1;
 	if (sp.dirfd != -1)
