@@ -6,9 +6,10 @@
  * it over) or, with -c PORT, to collectd's network plugin as binary
  * packets, so both daemons get the same updates at the same times.
  *
- *	rrd_bench [-c PORT] [-n] [-p PID]... [-s unix:SOCKET] [-w WARMUP]
+ *	rrd_bench [-c PORT] [-d DELAY] [-n] [-p PID]... [-s unix:SOCKET] [-w WARMUP]
  *	    DIR NFILES PERIOD SECONDS [unix:SOCKET]
  *
+ * -d: itsmd's rrd-write-delay, in seconds (default 0: write every round);
  * -n: the writer is not started (rrdw_update returns at once): what the
  *     loop and this driver cost by themselves;
  * -p: also report that process's CPU (utime+stime) over the window;
@@ -295,7 +296,8 @@ on_tick(evutil_socket_t fd, short ev, void *arg)
 static void
 usage(void)
 {
-	fatalx("usage: rrd_bench [-c PORT] [-n] [-p PID]... [-s unix:SOCKET] [-w WARMUP] "
+	fatalx("usage: rrd_bench [-c PORT] [-d DELAY] [-n] [-p PID]... [-s unix:SOCKET] "
+	    "[-w WARMUP] "
 	    "DIR NFILES PERIOD SECONDS [unix:SOCKET]");
 }
 
@@ -310,8 +312,11 @@ main(int argc, char **argv)
 	int		 ch;
 
 	log_init("rrd_bench", true, 4);
-	while ((ch = getopt(argc, argv, "c:np:s:w:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:d:np:s:w:")) != -1) {
 		switch (ch) {
+		case 'd':
+			rrdw_set_delay((uint64_t)strtoul(optarg, NULL, 10) * 1000);
+			break;
 		case 'n':
 			nowriter = true;
 			break;
