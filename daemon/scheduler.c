@@ -10,17 +10,80 @@
 #include <limits.h>
 
 #include <event2/event.h>
+#include <event2/event_struct.h>
 
 #include "itsmd.h"
+
+/*
+ * Overruns come in floods (a loop held up, a slow origin, the first minute
+ * of 100,000 new RRD files): past SCHED_LOG_LINES in a window only a count,
+ * said once when the window ends.  GET /status has every check's count.
+ */
+#define SCHED_LOG_LINES		20
 
 static struct event_base *sched_base;
 static struct check	**sched_list;	/* every scheduled check, for status.c */
 static size_t		  sched_n, sched_cap;
+static struct {
+	uint64_t	window_ms;	/* 10 s; tests shorten it */
+	uint64_t	start_ms;	/* mono: the window's start */
+	unsigned	lines;		/* logged one by one in it */
+	uint64_t	quiet;		/* not logged in it */
+	struct event	ev;		/* the window's end, when quiet > 0 */
+} sched_log = { .window_ms = 10000 };
+
+static void
+overrun_summary(evutil_socket_t fd, short events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	(void)arg;
+	if (sched_log.quiet > 0)
+		log_warnx("%llu more overruns in the last %.1f s, not logged one by one "
+		    "(GET /status counts them per check)", (unsigned long long)sched_log.quiet,
+		    (double)sched_log.window_ms / 1000);
+	sched_log.quiet = 0;
+	sched_log.lines = 0;
+	sched_log.start_ms = mono_ms();
+}
+
+static void
+overrun_log(const struct check *c, uint64_t now)
+{
+	struct timeval	tv;
+	uint64_t	left;
+
+	if (now - sched_log.start_ms >= sched_log.window_ms && sched_log.quiet == 0) {
+		sched_log.start_ms = now;
+		sched_log.lines = 0;
+	}
+	if (sched_log.lines < SCHED_LOG_LINES) {
+		sched_log.lines++;
+		log_warnx("%s: previous run still in progress after %llu ms; skipping (overrun)",
+		    c->key, (unsigned long long)(now - c->result.started_mono_ms));
+		return;
+	}
+	if (sched_log.quiet++ > 0 || sched_base == NULL)
+		return;
+	left = sched_log.start_ms + sched_log.window_ms > now ?
+	    sched_log.start_ms + sched_log.window_ms - now : 0;
+	tv.tv_sec = (time_t)(left / 1000);
+	tv.tv_usec = (suseconds_t)(left % 1000) * 1000;
+	evtimer_add(&sched_log.ev, &tv);
+}
+
+void
+sched_log_window(uint64_t ms)
+{
+	sched_log.window_ms = ms;
+}
 
 void
 sched_init(struct event_base *base)
 {
 	sched_base = base;
+	/* static, not event_new: nothing to free at exit */
+	evtimer_assign(&sched_log.ev, base, overrun_summary, NULL);
 }
 
 /* Stable across runs and builds, so a restart keeps every check's phase. */
@@ -56,9 +119,7 @@ sched_fire(evutil_socket_t fd, short events, void *arg)
 	if (c->running) {
 		c->overruns++;
 		if (!c->overrun_logged)
-			log_warnx("%s: previous run still in progress after %llu ms; "
-			    "skipping (overrun)", c->key,
-			    (unsigned long long)(now - c->result.started_mono_ms));
+			overrun_log(c, now);
 		c->overrun_logged = true;
 		return;
 	}

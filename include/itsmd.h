@@ -611,6 +611,8 @@ void	sched_run_within(struct check *, uint64_t ms);	/* bring the next run forwar
 void	sched_backoff(struct check *, bool timed_out);
 /* every scheduled check, for status.c (valid until the next add/remove) */
 struct check *const *sched_checks(size_t *n);
+/* overruns are logged one by one up to 20 per window (10 s), then counted */
+void	sched_log_window(uint64_t ms);	/* tests */
 
 /* status.c: one line per scheduled check (runs, overruns, backoff, discards) */
 char	*status_text(void);		/* malloc'd */

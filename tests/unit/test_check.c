@@ -334,6 +334,61 @@ test_backoff(void)
 	event_base_free(base);
 }
 
+static void	hang_start(struct check *c) { (void)c; }	/* never done: every fire overruns */
+static void	hang_cancel(struct check *c) { (void)c; }
+
+static size_t
+count_lines(const char *text, const char *needle)
+{
+	size_t	n = 0;
+
+	for (const char *p = text; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+		n++;
+	return n;
+}
+
+/* 30 checks overrunning at once: 20 lines, then one count at the window's end. */
+static void
+test_overrun_log(void)
+{
+	static const struct probe_ops	hang = { .name = "hang", .start = hang_start,
+					    .cancel = hang_cancel };
+	struct event_base	*base = event_base_new();
+	struct probe_def	 d = { .interval_ms = 40, .ops = &hang };
+	struct check		 c[30];
+	char			 keys[30][16];
+	struct timeval		 run = { 0, 300000 };
+	const char		*out;
+
+	sched_init(base);
+	sched_log_window(150);
+	memset(c, 0, sizeof(c));
+	for (size_t i = 0; i < 30; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "h%zu/p", i);
+		c[i].key = keys[i];
+		c[i].def = &d;
+		sched_add(&c[i]);
+	}
+	unit_capture_start();
+	event_base_loopexit(base, &run);
+	event_base_dispatch(base);
+	out = unit_capture_end();
+	UNIT_CHECK(count_lines(out, "skipping (overrun)") == 20,
+	    "overruns: 30 checks overrunning log 20 lines in a window", "%zu lines:\n%s",
+	    count_lines(out, "skipping (overrun)"), out);
+	UNIT_CHECK(count_lines(out, "10 more overruns in the last 0.1 s") == 1,
+	    "overruns: the rest are counted in one line when the window ends", "%s", out);
+	size_t counted = 0;
+	for (size_t i = 0; i < 30; i++) {
+		counted += c[i].overruns >= 1;
+		sched_remove(&c[i]);
+	}
+	UNIT_CHECK(counted == 30, "overruns: each check counts its own, logged or not",
+	    "%zu of 30 counted", counted);
+	sched_log_window(10000);
+	event_base_free(base);
+}
+
 int
 main(void)
 {
@@ -344,5 +399,6 @@ main(void)
 	test_table();
 	test_spread();
 	test_backoff();
+	test_overrun_log();
 	return UNIT_DONE();
 }
