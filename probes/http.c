@@ -1077,7 +1077,6 @@ http_header(char *data, size_t size, size_t nmemb, void *arg)
 	const struct http_def	*hd = st->check->def->priv;
 	size_t			 n = size * nmemb, nl = strlen(hd->hdr_name), vlen;
 	const char		*v, *end = data + n;
-	char			*copy;
 	regmatch_t		 m;
 
 	if (n >= 5 && memcmp(data, "HTTP/", 5) == 0) {
@@ -1091,15 +1090,12 @@ http_header(char *data, size_t size, size_t nmemb, void *arg)
 	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
 		end--;
 	vlen = (size_t)(end - v);
-	/* curl's header is not NUL-terminated: match a terminated copy */
-	copy = xmalloc(vlen + 1);
-	memcpy(copy, v, vlen);
-	copy[vlen] = '\0';
+	/* curl's header is not NUL-terminated: REG_STARTEND bounds the match
+	 * by m instead (glibc reads m even with REG_NOSUB) */
 	m.rm_so = 0;
 	m.rm_eo = (regoff_t)vlen;
-	if (regexec(&hd->hdr_re->re, copy, 0, &m, REG_STARTEND) == 0)
+	if (regexec(&hd->hdr_re->re, v, 0, &m, REG_STARTEND) == 0)
 		st->hdr_seen = true;
-	free(copy);
 	return n;
 }
 
