@@ -108,30 +108,36 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0;
 
 # measure NAME PID: sets R_PPS R_US R_NGINX_US R_RSS R_RRDC_US over the window
 measure() {
-	local pid=$2 r0 r1 c0 c1 n0 n1 d0 d1 a0 a1 l0 l1
+	local pid=$2 r0 r1 c0 c1 n0 n1 d0 d1 a0 a1 l0 l1 t0 t1 w
 	sleep "$WARM"
-	r0=$(requests); c0=$(cpu_ticks "$pid"); n0=$(cpu_ticks "$NGINX_WORKER")
-	d0=$([ -n "$RRDC_PID" ] && cpu_ticks "$RRDC_PID" || echo 0)
-	a0=$(requests accepts); l0=$(cpu_ticks "$pid/task/$pid")
 	[ "$1" = itsmd ] && overruns >"$ENV_DIR/over0"
+	a0=$(requests accepts)
+	# the counters back to back, the clock read with them: the window is
+	# what elapsed between the two reads, not W (python's start-up and the
+	# /status fetch would add a second)
+	r0=$(requests); t0=$(date +%s.%N); c0=$(cpu_ticks "$pid")
+	n0=$(cpu_ticks "$NGINX_WORKER"); l0=$(cpu_ticks "$pid/task/$pid")
+	d0=$([ -n "$RRDC_PID" ] && cpu_ticks "$RRDC_PID" || echo 0)
 	sleep "$W"
-	[ "$1" = itsmd ] && overruns >"$ENV_DIR/over1"
-	r1=$(requests); c1=$(cpu_ticks "$pid"); n1=$(cpu_ticks "$NGINX_WORKER")
+	r1=$(requests); t1=$(date +%s.%N); c1=$(cpu_ticks "$pid")
+	n1=$(cpu_ticks "$NGINX_WORKER"); l1=$(cpu_ticks "$pid/task/$pid")
 	d1=$([ -n "$RRDC_PID" ] && cpu_ticks "$RRDC_PID" || echo 0)
-	a1=$(requests accepts); l1=$(cpu_ticks "$pid/task/$pid")
-	R_CONN=$(( (a1 - a0) / W ))
+	a1=$(requests accepts)
+	[ "$1" = itsmd ] && overruns >"$ENV_DIR/over1"
+	w=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+	R_CONN=$(awk -v a="$a0" -v b="$a1" -v w="$w" 'BEGIN { printf "%.0f", (b - a) / w }')
 	# the main thread alone: for itsmd the event loop, where probes run
-	R_LOOP_US=$(awk -v a="$l0" -v b="$l1" -v r="$((r1 - r0 - 2))" -v t="$TICK_US" \
+	R_LOOP_US=$(awk -v a="$l0" -v b="$l1" -v r="$((r1 - r0 - 1))" -v t="$TICK_US" \
 	    'BEGIN { printf "%.1f", (r > 0 ? (b - a) * t / r : 0) }')
 	R_RSS=$(rss_kb "$pid")
-	R_PPS=$(awk -v a="$r0" -v b="$r1" -v w="$W" 'BEGIN { printf "%.0f", (b - a - 2) / w }')
-	R_US=$(awk -v a="$c0" -v b="$c1" -v r="$((r1 - r0 - 2))" -v t="$TICK_US" \
+	R_PPS=$(awk -v a="$r0" -v b="$r1" -v w="$w" 'BEGIN { printf "%.0f", (b - a - 1) / w }')
+	R_US=$(awk -v a="$c0" -v b="$c1" -v r="$((r1 - r0 - 1))" -v t="$TICK_US" \
 	    'BEGIN { printf "%.1f", (r > 0 ? (b - a) * t / r : 0) }')
-	R_NGINX_US=$(awk -v a="$n0" -v b="$n1" -v r="$((r1 - r0 - 2))" -v t="$TICK_US" \
+	R_NGINX_US=$(awk -v a="$n0" -v b="$n1" -v r="$((r1 - r0 - 1))" -v t="$TICK_US" \
 	    'BEGIN { printf "%.1f", (r > 0 ? (b - a) * t / r : 0) }')
-	R_CORE=$(awk -v a="$c0" -v b="$c1" -v w="$W" -v t="$TICK_US" \
+	R_CORE=$(awk -v a="$c0" -v b="$c1" -v w="$w" -v t="$TICK_US" \
 	    'BEGIN { printf "%.0f", (b - a) * t / w / 10000 }')
-	R_RRDC=$(awk -v a="$d0" -v b="$d1" -v w="$W" -v t="$TICK_US" \
+	R_RRDC=$(awk -v a="$d0" -v b="$d1" -v w="$w" -v t="$TICK_US" \
 	    'BEGIN { printf "%.0f", (b - a) * t / w / 10000 }')
 	echo "# $1: $R_PPS probes/s answered, $R_US us CPU per probe ($R_CORE% of a core)," \
 	    "main thread $R_LOOP_US us per probe, $R_CONN new connections/s," \
