@@ -68,6 +68,7 @@ struct rrd_series {
 	/* worker thread only */
 	char		*cpath;		/* the path as rrdcached gets it */
 	bool		 exists;
+	double		 min, max;	/* the bounds it was made or checked with */
 	uint64_t	 quiet_until_ms;
 	uint64_t	 gen;		/* the round its items were last grouped in */
 	size_t		 first, last;	/* that round's items: a chain through next[] */
@@ -867,13 +868,23 @@ cut:
  * and time).  1: ready; 0: it cannot be made, the updates are dropped
  * (the failure was reported); -1: rrdcached is unreachable, they wait.
  */
+static bool	same_bound(double, double);
+
 static int
 file_ready(struct rrd_series *k, struct rrd_item **v, size_t n, bool cached)
 {
 	struct stat	st;
 
-	if (k->exists)
+	if (k->exists) {
+		/* new bounds (a reload, a link's new speed) are tuned in now,
+		 * not at the next start */
+		if (!same_bound(k->min, v[0]->ds.min) || !same_bound(k->max, v[0]->ds.max)) {
+			layout_check(k, v[0]->step_s, &v[0]->ds);
+			k->min = v[0]->ds.min;
+			k->max = v[0]->ds.max;
+		}
 		return 1;
+	}
 	if (stat(k->path, &st) == 0) {
 		k->exists = true;
 		layout_check(k, v[0]->step_s, &v[0]->ds);
@@ -886,7 +897,16 @@ file_ready(struct rrd_series *k, struct rrd_item **v, size_t n, bool cached)
 		return 0;
 	} else
 		k->exists = true;
+	k->min = v[0]->ds.min;
+	k->max = v[0]->ds.max;
 	return 1;
+}
+
+/* NaN (unbounded) equals NaN here. */
+static bool
+same_bound(double a, double b)
+{
+	return a == b || (isnan(a) && isnan(b));
 }
 
 /* FNV-1a of a path, for the by-path table. */

@@ -3,7 +3,8 @@
 # itsmd writes 50s into a file bounded 0..100; restarted with bounds
 # -10..1000 it tunes the file in place (rrd_tune): `rrdtool info` shows the
 # new min and max, the 50s are still there, and a 500, beyond the old max,
-# is stored instead of turning unknown.
+# is stored instead of turning unknown; a reload with bounds -10..2000
+# tunes it again, without a restart.
 set -u
 . "$(dirname "$0")/../env/lib.sh"
 env_init
@@ -67,6 +68,15 @@ n=$(known_values 50)
 tap_check "the file keeps its earlier data ($n of $N50 values of 50)" test "$n" -ge "$N50"
 tap_check "no 'keeps its layout' for a change of bounds alone" \
     bash -c "! grep -q 'keeps its layout' '$ITSMD_LOG'"
+
+# a reload tunes too: no restart needed for new bounds
+conf -10 2000
+snmp_set "$ENV_DIR" 1 gauge 1500
+kill -HUP "$ITSMD_PID"
+retuned() { log_has "rrd: $RRD: bounds -10\.\.1000; the configuration now says -10\.\.2000: bounds tuned in place"; }
+tap_check "after a reload with bounds -10 2000, the file is tuned in place" wait_until 10 retuned
+tap_check "rrdtool info shows the reloaded maximum, 2000" info_is max 2.0000000000e+03
+tap_check "a 1500, beyond the maximum before the reload, is stored" wait_until 10 at_least 2 1500
 itsmd_stop 10
 tap_check "SIGTERM exits 0" test $? = 0
 tap_done
