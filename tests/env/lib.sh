@@ -70,6 +70,20 @@ env_record() {
 	ENV_NAMES+=("$2")
 }
 
+# env_forget PID: a process the script has stopped and reaped itself is no
+# longer env_cleanup's: its PID may belong to another process by then (PIDs
+# wrap within a suite run), which env_cleanup would signal.
+env_forget() {
+	local i pids=() names=()
+	for (( i = 0; i < ${#ENV_PIDS[@]}; i++ )); do
+		[ "${ENV_PIDS[i]}" = "$1" ] && continue
+		pids+=("${ENV_PIDS[i]}")
+		names+=("${ENV_NAMES[i]}")
+	done
+	ENV_PIDS=("${pids[@]}")
+	ENV_NAMES=("${names[@]}")
+}
+
 # True while PID runs (a zombie, which kill -0 still finds, does not count).
 env_alive() {
 	local state
@@ -443,6 +457,7 @@ itsmd_stop() {
 	wait "$ITSMD_PID"
 	rc=$?
 	env_say "itsmd pid $ITSMD_PID exited with status $rc"
+	env_forget "$ITSMD_PID"
 	ITSMD_PID=""
 	return $rc
 }
@@ -516,15 +531,20 @@ q() {
 # pg_ctl_as ARGS...: pg_ctl on pg_start's cluster as user postgres, waiting
 # up to 30 s: `pg_ctl_as stop -m fast` takes the database away and
 # `pg_ctl_as start` brings it back.  The new postmaster's PID replaces the
-# old in ENV_PGPID, so env_cleanup can still kill it if it will not stop.
+# old in ENV_PGPID, so env_cleanup can still kill it if it will not stop;
+# with no postmaster.pid (stopped) ENV_PGPID is emptied, so env_cleanup
+# never kills whatever process has the stopped postmaster's PID by then.
 pg_ctl_as() {
 	local rc
 	[ -n "$ENV_PGDATA" ] || { echo "pg_ctl_as: no cluster (pg_start first)" >&2; return 1; }
 	runuser -u postgres -- "$PGBIN/pg_ctl" -D "$ENV_PGDATA" -l "$ENV_PGDATA/server.log" \
 	    -w -t 30 "$@" >/dev/null 2>&1
 	rc=$?
-	[ -f "$ENV_PGDATA/postmaster.pid" ] &&
-	    ENV_PGPID=$(head -n 1 "$ENV_PGDATA/postmaster.pid")
+	if [ -f "$ENV_PGDATA/postmaster.pid" ]; then
+		ENV_PGPID=$(head -n 1 "$ENV_PGDATA/postmaster.pid")
+	else
+		ENV_PGPID=""
+	fi
 	return $rc
 }
 
