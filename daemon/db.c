@@ -341,6 +341,22 @@ db_error_is_connection(const PGresult *r)
 	return strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0;
 }
 
+/*
+ * Errors of the moment, not of the statement: a serialization failure or
+ * deadlock (class 40), the server out of disk or memory (class 53), a
+ * statement or lock timeout an admin set (57014, 55P03).  The same
+ * statement succeeds later, so it is retried, never dropped: an incident
+ * must survive a full disk on the database server.
+ */
+static bool
+db_error_is_transient(const PGresult *r)
+{
+	const char	*state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+
+	return state != NULL && (strncmp(state, "40", 2) == 0 || strncmp(state, "53", 2) == 0 ||
+	    strcmp(state, "57014") == 0 || strcmp(state, "55P03") == 0);
+}
+
 /* Send the head of the queue, if we are connected and nothing is in flight. */
 static void
 db_kick(void)
@@ -398,6 +414,16 @@ db_query_done(void)
 	    (r != NULL && PQresultStatus(r) == PGRES_FATAL_ERROR &&
 	    db_error_is_connection(r))) {
 		db_fail(r != NULL ? PQresultErrorMessage(r) : PQerrorMessage(db.conn));
+		return;
+	}
+	if (r != NULL && PQresultStatus(r) == PGRES_FATAL_ERROR && db_error_is_transient(r)) {
+		/* Through the reconnect path: the statement goes back to the
+		 * head of the queue and is sent again after the backoff. */
+		db_reason(PQresultErrorMessage(r), reason, sizeof(reason));
+		if (!db.down_logged)
+			log_warnx("postgres: statement failed for now (%s, SQLSTATE %s); "
+			    "kept and retried", reason, PQresultErrorField(r, PG_DIAG_SQLSTATE));
+		db_fail(PQresultErrorMessage(r));
 		return;
 	}
 	evtimer_del(db.deadline);
