@@ -39,8 +39,8 @@ overrun_summary(evutil_socket_t fd, short events, void *arg)
 	(void)events;
 	(void)arg;
 	if (sched_log.quiet > 0)
-		log_warnx("%llu more overruns in the last %.1f s, not logged one by one "
-		    "(GET /status counts them per check)", (unsigned long long)sched_log.quiet,
+		log_warnx("%llu more checks overran in the last %.1f s, not logged one by one "
+		    "(GET /status counts overruns per check)", (unsigned long long)sched_log.quiet,
 		    (double)sched_log.window_ms / 1000);
 	sched_log.quiet = 0;
 	sched_log.lines = 0;
@@ -63,7 +63,12 @@ overrun_log(const struct check *c, uint64_t now)
 		    c->key, (unsigned long long)(now - c->result.started_mono_ms));
 		return;
 	}
-	if (sched_log.quiet++ > 0 || sched_base == NULL)
+	if (sched_base == NULL) {	/* no loop to end the window: count, then start anew */
+		sched_log.quiet++;
+		overrun_summary(-1, 0, NULL);
+		return;
+	}
+	if (sched_log.quiet++ > 0)
 		return;
 	left = sched_log.start_ms + sched_log.window_ms > now ?
 	    sched_log.start_ms + sched_log.window_ms - now : 0;
