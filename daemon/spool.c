@@ -64,6 +64,7 @@ static struct {
 	uint64_t	 first;		/* seq of live[live_head] */
 	uint64_t	 cuttable;	/* bytes at the file's start, all taken */
 	bool		 taking;	/* open: replays may be taken before running */
+	bool		 replaying;	/* spool_open is still reading the file */
 
 	/* worker side */
 	int		 dirfd;		/* for the fsync that makes a cut's rename stick */
@@ -76,6 +77,8 @@ static struct {
 	struct spool_op	*head, *tail;
 	bool		 stop;
 } sp = { .fd = -1, .dirfd = -1, .mtx = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+static void	spool_shed(void);
 
 static uint32_t
 crc32(const unsigned char *p, size_t n)
@@ -360,6 +363,8 @@ spool_open(const char *dir, uint64_t max_bytes, spool_replay_fn replay, void *ar
 	sp.live_head = sp.live_n = 0;
 	sp.first = 1;
 	sp.taking = true;		/* sp.fd is the worker's once it runs */
+	/* records skipped while reading are only marked: the file is decided on whole */
+	sp.replaying = true;
 	sp.stop = sp.full_logged = false;
 	if (fstat(sp.fd, &st) == 0 && st.st_size > 0) {
 		buf = xmalloc((size_t)st.st_size);
@@ -385,6 +390,7 @@ spool_open(const char *dir, uint64_t max_bytes, spool_replay_fn replay, void *ar
 		p += SPOOL_HDR + plen;
 		nrec++;
 	}
+	sp.replaying = false;
 	if (good < len) {
 		log_warnx("spool %s: %zu bytes after record %zu are torn or damaged; cut off",
 		    sp.path, len - good, nrec);
@@ -405,6 +411,7 @@ spool_open(const char *dir, uint64_t max_bytes, spool_replay_fn replay, void *ar
 		return -1;
 	}
 	sp.running = true;
+	spool_shed();
 	return 0;
 }
 
@@ -439,20 +446,14 @@ spool_append(const char *const *params, int n)
 }
 
 /*
- * The database has taken record seq (its own statement committed, or
- * failed in a way a replay would repeat).  Records are taken out of order
- * (incident.c holds its own behind a batch, avail.c's go at once), so the
- * file sheds only the run of taken ones at its start: all of it when
- * nothing else is left, else in cuts once that run is big enough.
+ * Drop the run of taken records at the ring's start and decide what the
+ * file sheds: all of it when nothing else is left, else a cut once that
+ * run is big enough.
  */
-void
-spool_committed(uint64_t seq)
+static void
+spool_shed(void)
 {
 	struct spool_op	*op;
-
-	if (!sp.taking || seq < sp.first || seq - sp.first >= sp.live_n)
-		return;
-	sp.live[(sp.live_head + (seq - sp.first)) % sp.live_cap].taken = true;
 	while (sp.live_n > 0 && sp.live[sp.live_head].taken) {
 		sp.cuttable += sp.live[sp.live_head].len;
 		sp.live_head = (sp.live_head + 1) % sp.live_cap;
@@ -460,6 +461,8 @@ spool_committed(uint64_t seq)
 		sp.first++;
 	}
 	if (sp.live_n == 0) {
+		if (sp.size == 0 && sp.cuttable == 0)
+			return;		/* nothing was ever there */
 		op = xcalloc(1, sizeof(*op));
 		op->kind = SPOOL_TRUNCATE;
 		spool_post(op);
@@ -479,6 +482,24 @@ spool_committed(uint64_t seq)
 			    "again", sp.path);
 		sp.full_logged = false;
 	}
+}
+
+/*
+ * The database has taken record seq (its own statement committed, or
+ * failed in a way a replay would repeat).  Records are taken out of order
+ * (incident.c holds its own behind a batch, avail.c's go at once), so the
+ * file sheds only the run of taken ones at its start.  While spool_open
+ * still reads the file (a replay skipping a malformed record), the record
+ * is only marked: the file is decided once all of it is in the ring.
+ */
+void
+spool_committed(uint64_t seq)
+{
+	if (!sp.taking || seq < sp.first || seq - sp.first >= sp.live_n)
+		return;
+	sp.live[(sp.live_head + (seq - sp.first)) % sp.live_cap].taken = true;
+	if (!sp.replaying)
+		spool_shed();
 }
 
 /* Write and fsync what is queued, then stop the worker. */

@@ -162,6 +162,64 @@ test_stream(const char *dir, const char *path)
 	    "size %lld", (long long)fsize(path));
 }
 
+/*
+ * A replay that skips malformed records (as incident_replay does: taken at
+ * once, they never will be) and keeps the seqs of the good ones.
+ */
+static struct {
+	int		 n, good;
+	uint64_t	 seqs[8];
+	char		 keys[8];	/* each record's first byte */
+} sk;
+
+static void
+skip_bad(uint64_t seq, char **params, int n, void *arg)
+{
+	(void)arg;
+	if (sk.n < 8)
+		sk.keys[sk.n] = n > 0 && params[0] != NULL ? params[0][0] : '?';
+	sk.n++;
+	if (n != 3) {
+		spool_committed(seq);
+		return;
+	}
+	if (sk.good < 8)
+		sk.seqs[sk.good] = seq;
+	sk.good++;
+}
+
+/*
+ * A malformed record at the start, skipped (taken) during the replay,
+ * must not truncate the file while the good ones after it are still in
+ * flight.
+ */
+static void
+test_skip(const char *dir, const char *path)
+{
+	const char	*bad[1] = { "bad" };
+	const char	*good[3] = { "good", "x", "y" };
+
+	spool_open(dir, 1 << 20, skip_bad, NULL);
+	spool_append(bad, 1);
+	for (int i = 0; i < 5; i++)
+		spool_append(good, 3);
+	spool_close();
+	memset(&sk, 0, sizeof(sk));
+	spool_open(dir, 1 << 20, skip_bad, NULL);
+	spool_close();
+	UNIT_CHECK(sk.n == 6 && sk.good == 5, "spool: a malformed record and the good ones "
+	    "after it are replayed", "%d replayed, %d good", sk.n, sk.good);
+	memset(&sk, 0, sizeof(sk));
+	spool_open(dir, 1 << 20, skip_bad, NULL);
+	UNIT_CHECK(sk.good == 5, "spool: skipping a malformed record at the start does not "
+	    "truncate the good ones still in flight", "%d good replayed", sk.good);
+	for (int i = 0; i < sk.good && i < 8; i++)
+		spool_committed(sk.seqs[i]);
+	spool_close();
+	UNIT_CHECK(fsize(path) == 0, "spool: truncated once the good ones are taken",
+	    "size %lld", (long long)fsize(path));
+}
+
 static bool
 same(const char *a, const char *b)
 {
@@ -244,6 +302,8 @@ main(void)
 	spool_close();
 	UNIT_CHECK(fsize(path) == 0, "spool: truncated once everything is committed",
 	    "size %lld", (long long)fsize(path));
+
+	test_skip(dir, path);
 
 	got_reset();
 	test_stream(dir, path);
