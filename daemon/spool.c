@@ -69,6 +69,11 @@ static struct {
 	/* worker side */
 	int		 dirfd;		/* for the fsync that makes a cut's rename stick */
 	uint64_t	 owed;		/* bytes of a failed cut, cut with the next */
+	/*
+	 * A write or a truncation failed, so the loop's byte counts no longer
+	 * match the file: no cut until a truncation starts it afresh.
+	 */
+	bool		 misaligned;
 
 	/* shared with the worker */
 	pthread_t	 thread;
@@ -202,15 +207,26 @@ spool_write_all(int fd, const char *buf, size_t len)
  * keys make harmless).  On failure the old file stays and the bytes are
  * owed to the next cut.
  */
-static void
+static bool
 spool_cut(uint64_t n, bool *logged)
 {
-	char		*tmp = xasprintf("%s.new", sp.path);
+	char		*tmp;
 	char		 buf[65536];
+	unsigned char	 hdr[SPOOL_HDR];
 	int		 nfd;
 	off_t		 off = (off_t)(n + sp.owed);
 	ssize_t		 r = 0;
+	struct stat	 st;
 
+	/*
+	 * The cut must fall on a record's start (or the file's end): anywhere
+	 * else the next start would drop every record after it as damaged.
+	 */
+	if (!(fstat(sp.fd, &st) == 0 && st.st_size == off) &&
+	    !(pread(sp.fd, hdr, sizeof(hdr), off) == (ssize_t)sizeof(hdr) &&
+	    get32(hdr) == SPOOL_MAGIC))
+		return false;
+	tmp = xasprintf("%s.new", sp.path);
 	if ((nfd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
 	    0600)) == -1)
 		goto fail;
@@ -231,7 +247,7 @@ spool_cut(uint64_t n, bool *logged)
 	sp.owed = 0;
 	*logged = false;
 	free(tmp);
-	return;
+	return true;
 fail:
 	if (!*logged)
 		log_warn("spool %s: cannot cut off the changes PostgreSQL has; the file "
@@ -239,6 +255,7 @@ fail:
 	*logged = true;
 	sp.owed += n;
 	free(tmp);
+	return true;
 }
 
 /*
@@ -251,6 +268,8 @@ spool_worker(void *arg)
 {
 	struct spool_op	*ops, *op;
 	bool		 dirty, failed_logged = false, cut_logged = false;
+	bool		 misaligned_logged = false;
+	off_t		 end;
 
 	(void)arg;
 	for (;;) {
@@ -268,24 +287,45 @@ spool_worker(void *arg)
 			ops = op->next;
 			switch (op->kind) {
 			case SPOOL_APPEND:
-				if (!spool_write_all(sp.fd, op->buf, op->len)) {
+				/*
+				 * A failed or partial write is taken back off, so no
+				 * torn record is left in the middle of the file.
+				 */
+				end = lseek(sp.fd, 0, SEEK_END);
+				if (end == -1 || !spool_write_all(sp.fd, op->buf, op->len)) {
 					if (!failed_logged)
 						log_warn("spool %s: write failed; changes kept in "
 						    "memory only", sp.path);
 					failed_logged = true;
+					if (end != -1 && ftruncate(sp.fd, end) == -1)
+						log_warn("spool %s: cannot take a failed write "
+						    "back off", sp.path);
+					sp.misaligned = true;
 				} else
 					dirty = true;
 				free(op->buf);
 				break;
 			case SPOOL_TRUNCATE:
-				if (ftruncate(sp.fd, 0) == -1)
+				if (ftruncate(sp.fd, 0) == -1) {
 					log_warn("spool %s: cannot truncate", sp.path);
+					sp.misaligned = true;
+				} else {
+					sp.misaligned = false;
+					misaligned_logged = false;
+				}
 				sp.owed = 0;
 				dirty = true;
 				break;
 			case SPOOL_TRIM:
 				/* the new file is fsynced; a failed cut leaves the old dirty */
-				spool_cut(op->len, &cut_logged);
+				if (!sp.misaligned && !spool_cut(op->len, &cut_logged))
+					sp.misaligned = true;
+				if (sp.misaligned && !misaligned_logged)
+					log_warnx("spool %s: after a failed write the file no "
+					    "longer matches what was counted; changes PostgreSQL "
+					    "has stay in it until everything is taken", sp.path);
+				if (sp.misaligned)
+					misaligned_logged = true;
 				break;
 			}
 			free(op);
@@ -360,6 +400,7 @@ spool_open(const char *dir, uint64_t max_bytes, spool_replay_fn replay, void *ar
 	sp.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	sp.max_bytes = max_bytes;
 	sp.seq = sp.size = sp.cuttable = sp.owed = 0;
+	sp.misaligned = false;
 	sp.live_head = sp.live_n = 0;
 	sp.first = 1;
 	sp.taking = true;		/* sp.fd is the worker's once it runs */

@@ -6,9 +6,11 @@
  * small under a steady stream of records taken out of order.
  */
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -220,6 +222,52 @@ test_skip(const char *dir, const char *path)
 	    "size %lld", (long long)fsize(path));
 }
 
+/*
+ * An append that fails (RLIMIT_FSIZE: EFBIG after a partial write) leaves
+ * the loop's byte counts ahead of the file; a cut of the first two records
+ * must not then fall inside (or past) the third.
+ */
+static void
+test_failed_write(const char *dir, const char *path)
+{
+	static char	 a[70000], b[20000], c[20000];
+	const char	*ra[3] = { a, "", "" }, *rb[3] = { b, "", "" }, *rc[3] = { c, "", "" };
+	struct rlimit	 old, low;
+	uint64_t	 sa, sb;
+
+	memset(a, 'a', sizeof(a) - 1);
+	memset(b, 'b', sizeof(b) - 1);
+	memset(c, 'c', sizeof(c) - 1);
+	signal(SIGXFSZ, SIG_IGN);	/* EFBIG instead of the signal */
+	if (getrlimit(RLIMIT_FSIZE, &old) == -1) {
+		perror("getrlimit");
+		return;
+	}
+	low = old;
+	low.rlim_cur = 60000;		/* b and c fit, a does not */
+	spool_open(dir, 1 << 20, skip_bad, NULL);
+	if (setrlimit(RLIMIT_FSIZE, &low) == -1)
+		perror("setrlimit");
+	sa = spool_append(ra, 3);
+	sb = spool_append(rb, 3);
+	spool_append(rc, 3);
+	spool_committed(sa);
+	spool_committed(sb);		/* a and b taken: 90 KB to cut, c in flight */
+	spool_close();
+	if (setrlimit(RLIMIT_FSIZE, &old) == -1)
+		perror("setrlimit");
+	memset(&sk, 0, sizeof(sk));
+	spool_open(dir, 1 << 20, skip_bad, NULL);
+	UNIT_CHECK(sk.n == 2 && sk.keys[0] == 'b' && sk.keys[1] == 'c', "spool: after a "
+	    "failed write no cut falls inside a record (the one in flight is replayed)",
+	    "%d replayed, first keys %.2s", sk.n, sk.keys);
+	for (int i = 0; i < sk.good && i < 8; i++)
+		spool_committed(sk.seqs[i]);
+	spool_close();
+	UNIT_CHECK(fsize(path) == 0, "spool: truncated after the failed write once all is "
+	    "taken", "size %lld", (long long)fsize(path));
+}
+
 static bool
 same(const char *a, const char *b)
 {
@@ -304,6 +352,7 @@ main(void)
 	    "size %lld", (long long)fsize(path));
 
 	test_skip(dir, path);
+	test_failed_write(dir, path);
 
 	got_reset();
 	test_stream(dir, path);
