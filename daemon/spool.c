@@ -383,7 +383,7 @@ spool_open(const char *dir, uint64_t max_bytes, spool_replay_fn replay, void *ar
 	unsigned char	*buf = NULL, *p;
 	size_t		 len = 0, good = 0, nrec = 0;
 	ssize_t		 n;
-	char		**params;
+	char		**params, *tmp;
 	int		 np;
 
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
@@ -391,6 +391,11 @@ spool_open(const char *dir, uint64_t max_bytes, spool_replay_fn replay, void *ar
 		return -1;
 	}
 	sp.path = xasprintf("%s/%s", dir, SPOOL_FILE);
+	/* a crash during a cut leaves its copy behind; the spool itself is whole */
+	tmp = xasprintf("%s.new", sp.path);
+	if (unlink(tmp) == -1 && errno != ENOENT)
+		log_warn("spool %s", tmp);
+	free(tmp);
 	if ((sp.fd = open(sp.path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) == -1) {
 		log_warn("spool %s", sp.path);
 		free(sp.path);
@@ -495,6 +500,11 @@ static void
 spool_shed(void)
 {
 	struct spool_op	*op;
+	uint64_t	 trim = SPOOL_TRIM_MIN;
+
+	/* a small spool-max-size would otherwise fill before any cut */
+	if (sp.max_bytes > 0 && sp.max_bytes / 4 < trim)
+		trim = sp.max_bytes / 4;
 	while (sp.live_n > 0 && sp.live[sp.live_head].taken) {
 		sp.cuttable += sp.live[sp.live_head].len;
 		sp.live_head = (sp.live_head + 1) % sp.live_cap;
@@ -511,7 +521,9 @@ spool_shed(void)
 		if (sp.full_logged)
 			log_info("spool %s: PostgreSQL has caught up; spooling again", sp.path);
 		sp.full_logged = false;
-	} else if (sp.cuttable >= SPOOL_TRIM_MIN && sp.cuttable >= sp.size - sp.cuttable) {
+	} else if (sp.dirfd != -1 && sp.cuttable > 0 && sp.cuttable >= trim &&
+	    sp.cuttable >= sp.size - sp.cuttable) {
+		/* (without the directory's fd the rename could not be made durable) */
 		op = xcalloc(1, sizeof(*op));
 		op->kind = SPOOL_TRIM;
 		op->len = sp.cuttable;

@@ -268,6 +268,45 @@ test_failed_write(const char *dir, const char *path)
 	    "taken", "size %lld", (long long)fsize(path));
 }
 
+/*
+ * A small spool-max-size still gets cuts: with two records always in
+ * flight the file never empties, and a fixed 64 KiB threshold would let
+ * it fill and refuse appends.
+ */
+static void
+test_small_max(const char *dir, const char *path)
+{
+	char		 big[1000];
+	const char	*r[3] = { big, "", "" };
+	uint64_t	 seqs[40];
+	int		 refused = 0;
+	char		*tmp = xasprintf("%s.new", path);
+	int		 fd;
+
+	/* a crash during a cut leaves its copy: it is removed at open */
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600)) != -1)
+		close(fd);
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	spool_open(dir, 8192, skip_bad, NULL);
+	UNIT_CHECK(access(tmp, F_OK) == -1, "spool: a cut's leftover copy is removed at open",
+	    "%s still there", tmp);
+	for (int i = 0; i < 40; i++) {
+		if ((seqs[i] = spool_append(r, 3)) == 0)
+			refused++;
+		if (i >= 2)
+			spool_committed(seqs[i - 2]);
+	}
+	spool_committed(seqs[38]);
+	spool_committed(seqs[39]);
+	spool_close();
+	UNIT_CHECK(refused == 0, "spool: a small spool-max-size is cut, not filled, under a "
+	    "steady stream", "%d of 40 refused", refused);
+	UNIT_CHECK(fsize(path) == 0, "spool: truncated after the small stream", "size %lld",
+	    (long long)fsize(path));
+	free(tmp);
+}
+
 static bool
 same(const char *a, const char *b)
 {
@@ -353,6 +392,7 @@ main(void)
 
 	test_skip(dir, path);
 	test_failed_write(dir, path);
+	test_small_max(dir, path);
 
 	got_reset();
 	test_stream(dir, path);
