@@ -44,8 +44,9 @@
 /* The worker writes at most this often: a round per loop pass would cost a
  * wake-up and, with rrdcached, a round trip for a handful of updates. */
 #define RRDW_ROUND_MS	200
-/* rrd-write-delay: a reader waits this long for the writer (rrdw_flush). */
-#define RRDW_FLUSH_WAIT_S	10
+/* rrd-write-delay: a reader waits this long for the writer to turn to its
+ * request (rrdw_flush); tests shorten it (rrdw_flush_wait). */
+#define RRDW_FLUSH_WAIT_MS	10000
 /* A file's held samples keep their array up to this many between writes. */
 #define RRDW_HOLD_KEEP	64
 /* Failing files logged one by one per interval; the rest only counted. */
@@ -93,7 +94,7 @@ struct flush_req {
 	struct flush_req	*next;
 	const char *const	*paths;
 	size_t			 n;
-	bool			 taken;		/* the writer has it: wait for done */
+	bool			 taken;		/* the writer serves it now: wait for done */
 	bool			 done;
 };
 
@@ -137,9 +138,11 @@ static struct {
 	unsigned	 gen;		/* rrdw_start count: see rrdw_generation */
 	uint64_t	 delay_ms;	/* rrd-write-delay; 0: every round */
 	struct flush_req *flushq;	/* readers waiting for their files */
+	struct flush_req *roundq;	/* those whose samples are in this round */
 	pthread_cond_t	 fcv;		/* flush requests done */
+	uint64_t	 flush_wait_ms;	/* RRDW_FLUSH_WAIT_MS */
 } W = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER,
-    .fcv = PTHREAD_COND_INITIALIZER };
+    .fcv = PTHREAD_COND_INITIALIZER, .flush_wait_ms = RRDW_FLUSH_WAIT_MS };
 
 /* The loop's side: the series table and this pass's updates. */
 static struct {
@@ -1302,17 +1305,26 @@ rrdw_main(void *arg)
 			break;
 		if (W.q.n > 0)
 			items_move(&T.held, &W.q);
-		delay = W.delay_ms;
-		fq = W.flushq;
+		/* these requests' samples (handed over before them) are in the
+		 * round; later ones wait for the next */
+		W.roundq = W.flushq;
 		W.flushq = NULL;
-		for (struct flush_req *r = fq; r != NULL; r = r->next)
-			r->taken = true;
+		delay = W.delay_ms;
 		pthread_mutex_unlock(&W.mu);
 		if (delay != T.delay_ms)
 			wheel_setup(delay);
 		ok = T.held.n == 0 || write_round(false);
-		/* After the round: a reader's file has its newest samples. */
 		wheel_run(stop);
+		/* The readers' requests are taken only now, after the round (which
+		 * can take minutes: files made at start), so a reader whose
+		 * request is taken waits for a few files' writes, no more, and one
+		 * not taken in time can give up (rrdw_flush). */
+		pthread_mutex_lock(&W.mu);
+		fq = W.roundq;
+		W.roundq = NULL;
+		for (struct flush_req *r = fq; r != NULL; r = r->next)
+			r->taken = true;
+		pthread_mutex_unlock(&W.mu);
 		flush_serve(fq);
 		fail_summary(false);
 		pthread_mutex_lock(&W.mu);
@@ -1334,12 +1346,26 @@ rrdw_set_delay(uint64_t delay_ms)
 	pthread_mutex_unlock(&W.mu);
 }
 
+/* Under W.mu: r taken off the list at *head, if it is there. */
+static bool
+req_unlink(struct flush_req **head, struct flush_req *r)
+{
+	for (struct flush_req **pp = head; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == r) {
+			*pp = r->next;
+			return true;
+		}
+	return false;
+}
+
 /*
  * Off the loop (graphs, forecasts): the writer writes what it holds for
  * these files now, and this waits for it, so a reader sees every sample
- * handed over before the call despite rrd-write-delay.  A writer stuck
- * longer than RRDW_FLUSH_WAIT_S (a hung disk) leaves the reader with what
- * is on disk.
+ * handed over before the call despite rrd-write-delay.  The writer turns
+ * to the request after its current round; if it has not within
+ * RRDW_FLUSH_WAIT_MS (a long round: files made at start, a hung disk), the
+ * request is withdrawn and the reader reads what is on disk.  Once taken,
+ * the reader waits for it to be served: a few files' writes.
  */
 void
 rrdw_flush(const char *const *paths, size_t n)
@@ -1355,18 +1381,30 @@ rrdw_flush(const char *const *paths, size_t n)
 	r.next = W.flushq;
 	W.flushq = &r;
 	pthread_cond_signal(&W.cv);
-	ts = deadline(mono_ms() + RRDW_FLUSH_WAIT_S * 1000);
-	while (!r.done)
-		if (pthread_cond_timedwait(&W.fcv, &W.mu, &ts) == ETIMEDOUT && !r.taken) {
-			for (struct flush_req **pp = &W.flushq; *pp != NULL; pp = &(*pp)->next)
-				if (*pp == &r) {
-					*pp = r.next;
-					break;
-				}
-			log_warnx("rrd: %s: the writer did not answer in %ds; reading what is "
-			    "on disk", paths[0], RRDW_FLUSH_WAIT_S);
-			break;
+	ts = deadline(mono_ms() + W.flush_wait_ms);
+	while (!r.done) {
+		if (r.taken) {
+			pthread_cond_wait(&W.fcv, &W.mu);
+			continue;
 		}
+		if (pthread_cond_timedwait(&W.fcv, &W.mu, &ts) != ETIMEDOUT || r.taken || r.done)
+			continue;
+		if (!req_unlink(&W.flushq, &r))
+			req_unlink(&W.roundq, &r);
+		log_warnx("rrd: %s%s: the writer did not turn to it in %.1fs (a long round); "
+		    "reading what is on disk", paths[0], n > 1 ? " and others" : "",
+		    (double)W.flush_wait_ms / 1000);
+		break;
+	}
+	pthread_mutex_unlock(&W.mu);
+}
+
+/* Tests: how long rrdw_flush waits for the writer to turn to a request. */
+void
+rrdw_flush_wait(uint64_t ms)
+{
+	pthread_mutex_lock(&W.mu);
+	W.flush_wait_ms = ms;
 	pthread_mutex_unlock(&W.mu);
 }
 

@@ -649,6 +649,7 @@ void	rrdw_put(struct rrd_series *, uint64_t step_ms, uint64_t when_wall_ms, bool
  */
 void	rrdw_set_delay(uint64_t delay_ms);
 void	rrdw_flush(const char *const *paths, size_t n);
+void	rrdw_flush_wait(uint64_t ms);	/* tests */
 /* DIR/HOST/PROBE/METRIC.rrd, or DIR/HOST/PROBE/ROW/METRIC.rrd for a table row */
 char	*rrdw_path(const char *dir, const char *host, const char *probe, const char *row,
 	    const char *metric);

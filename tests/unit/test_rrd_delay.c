@@ -4,7 +4,10 @@
  * at once when a reader asks (rrdw_flush, graph_render), and all of them at
  * rrdw_stop: every sample stored once, none lost, none written twice.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +100,109 @@ wait_exists(const char *path, int ms)
 		usleep(20000);
 	}
 	return false;
+}
+
+/* A reader thread: rrdw_flush of one file, its own CPU time and return. */
+struct reader {
+	const char	*path;
+	double		 cpu_ms;
+	volatile int	 returned;
+	pthread_t	 th;
+};
+
+static void *
+reader_main(void *arg)
+{
+	struct reader	*r = arg;
+	struct timespec	 a, b;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
+	rrdw_flush(&r->path, 1);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
+	r->cpu_ms = (double)(b.tv_sec - a.tv_sec) * 1000 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+	__atomic_store_n(&r->returned, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+/* Lets the writer, blocked opening the FIFO (its round), go on: true once it
+ * was waiting there (a writer-side open succeeds only then). */
+static bool
+fifo_release(const char *path, int ms)
+{
+	int	fd;
+
+	for (; ms > 0; ms -= 20) {
+		if ((fd = open(path, O_WRONLY | O_NONBLOCK)) != -1) {
+			close(fd);
+			return true;
+		}
+		usleep(20000);
+	}
+	return false;
+}
+
+/*
+ * A reader's request behind a long round (the writer blocked opening a FIFO
+ * where a file should be, as a slow disk or a start making files would):
+ * the reader gives up after the wait (here 1 s) and reads what is on disk,
+ * without spinning; it used to be taken at the round's start and then spin
+ * on an expired deadline until the round ended.
+ */
+static void
+reader_cases(const char *dir, time_t t0)
+{
+	char		*x = rrdw_path(dir, "h", "p", NULL, "x");
+	char		*y = rrdw_path(dir, "h", "p", NULL, "y");
+	char		*f = rrdw_path(dir, "h", "p", NULL, "m");
+	struct reader	 r = { .path = f };
+	uint64_t	 t, gave_up_ms;
+	bool		 blocked, released, gave_up;
+	char		*log;
+
+	unit_capture_start();
+	rrdw_set_delay(86400 * 1000);
+	rrdw_flush_wait(1000);
+	if (rrdw_start(dir, NULL) == -1)
+		exit(1);
+	unlink(x);
+	unlink(y);
+	if (mkfifo(x, 0600) == -1 || mkfifo(y, 0600) == -1) {
+		perror("mkfifo");
+		exit(1);
+	}
+	put("x", t0, 0, 0, 1);			/* round 1 blocks on x */
+	usleep(300000);
+	put("y", t0, 0, 0, 1);			/* round 2 will block on y */
+	pthread_create(&r.th, NULL, reader_main, &r);
+	usleep(200000);				/* the request is in before round 2 */
+	blocked = fifo_release(x, 5000);	/* round 1 ends, round 2 blocks */
+	t = mono_ms();
+	while (!__atomic_load_n(&r.returned, __ATOMIC_SEQ_CST) && mono_ms() - t < 3000)
+		usleep(20000);
+	gave_up = __atomic_load_n(&r.returned, __ATOMIC_SEQ_CST);
+	gave_up_ms = mono_ms() - t;
+	usleep(100000);
+	released = fifo_release(y, 5000);	/* round 2 ends */
+	pthread_join(r.th, NULL);
+	UNIT_CHECK(blocked && released,
+	    "flush: the writer was held in two long rounds (the test's set-up)",
+	    "blocked %d, released %d", blocked, released);
+	UNIT_CHECK(r.cpu_ms < 300,
+	    "flush: a reader waiting behind a long round does not spin",
+	    "%.0f ms of CPU in rrdw_flush", r.cpu_ms);
+	UNIT_CHECK(gave_up, "flush: a reader not served within the wait returns during the round",
+	    "still waiting after %llu ms", (unsigned long long)gave_up_ms);
+	unlink(x);
+	unlink(y);
+
+	rrdw_stop();
+	log = unit_capture_end();
+	UNIT_CHECK(strstr(log, "did not turn to it") != NULL,
+	    "flush: a reader that gives up says so", "%s", log);
+	rrdw_flush_wait(10000);
+	free(x);
+	free(y);
+	free(f);
 }
 
 /* The conf key: 0 (the default) or 1s to 1d. */
@@ -216,6 +322,7 @@ main(void)
 	    "last %lld after %llu ms", (long long)last_update(h),
 	    (unsigned long long)(mono_ms() - t_start));
 	rrdw_stop();
+	reader_cases(dir, t0);
 	rrdw_set_delay(0);
 
 	unlink(f);
