@@ -77,6 +77,8 @@ struct rrd_series {
 	struct held_sample *hv;		/* in time order */
 	uint32_t	 hn, hcap;
 	unsigned	 hstep_s;	/* their step, for complain() */
+	uint64_t	 last_ms;	/* the newest sample passed to librrd */
+	uint64_t	 ndup;		/* samples dropped: not after the last */
 	bool		 inwheel;	/* on a wheel slot's chain (wnext) */
 	bool		 indexed;	/* in the by-path table (pnext) */
 	struct rrd_series *wnext;
@@ -976,6 +978,8 @@ write_held(struct rrd_series *k)
 	char		 upd[RRDW_BATCH][64];
 	const char	*argv[RRDW_BATCH];
 
+	if (k->hn > 0)
+		k->last_ms = k->hv[k->hn - 1].when_ms;
 	for (size_t off = 0; off < k->hn;) {
 		size_t m = k->hn - off < RRDW_BATCH ? k->hn - off : RRDW_BATCH;
 		for (size_t i = 0; i < m; i++) {
@@ -1064,11 +1068,38 @@ wheel_setup(uint64_t delay_ms)
 	T.wheel_s = mono_ms() / 1000;
 }
 
+/*
+ * Drops (done, counted, said once per file) an update not after the file's
+ * last one, held or passed to librrd: librrd stops at the first time it
+ * refuses in a call, so one repeated time (a clock step back) would lose
+ * every later sample of the call.  Returns how many of v are kept, in order.
+ */
+static size_t
+drop_stale(struct rrd_series *k, struct rrd_item **v, size_t n)
+{
+	uint64_t	last = k->hn > 0 ? k->hv[k->hn - 1].when_ms : k->last_ms;
+	size_t		m = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (v[i]->when_ms > last) {
+			last = v[i]->when_ms;
+			v[m++] = v[i];
+			continue;
+		}
+		v[i]->done = true;
+		if (k->ndup++ == 0)
+			log_debug("rrd: %s: an update at %llu ms is not after the file's last "
+			    "(%llu ms): dropped, and later ones counted only", k->path,
+			    (unsigned long long)v[i]->when_ms, (unsigned long long)last);
+	}
+	return m;
+}
+
 /* n updates of one file held for its slot (rrd-write-delay). */
 static void
 hold_file(struct rrd_series *k, struct rrd_item **v, size_t n)
 {
-	if (file_ready(k, v, n, false) == 0)
+	if (file_ready(k, v, n, false) == 0 || (n = drop_stale(k, v, n)) == 0)
 		return;
 	if (!k->indexed)
 		path_index(k);
@@ -1124,6 +1155,8 @@ write_file(struct rrd_series *k, struct rrd_item **v, size_t n, bool cached)
 	}
 	if ((rc = file_ready(k, v, n, cached)) != 1)
 		return rc;
+	if (!cached && (n = drop_stale(k, v, n)) == 0)
+		return 0;
 	if (cached && daemon_unix_path() != NULL) {
 		batch_add(k, v, n);
 		if (T.ncmd >= BATCH_CMDS || T.outlen >= (1u << 20))
@@ -1136,6 +1169,8 @@ write_file(struct rrd_series *k, struct rrd_item **v, size_t n, bool cached)
 	}
 	rrd_clear_error();
 	errno = 0;
+	if (!cached)
+		k->last_ms = v[n - 1]->when_ms;
 	rc = cached ? rrdc_update(k->path, (int)n, argv) :
 	    rrd_update_r(k->path, NULL, (int)n, argv);
 	if (rc != 0) {

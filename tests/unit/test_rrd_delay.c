@@ -146,7 +146,9 @@ fifo_release(const char *path, int ms)
  * where a file should be, as a slow disk or a start making files would):
  * the reader gives up after the wait (here 1 s) and reads what is on disk,
  * without spinning; it used to be taken at the round's start and then spin
- * on an expired deadline until the round ended.
+ * on an expired deadline until the round ended.  Then a file's repeated
+ * time: librrd stops at the first refused sample of a call, so it must not
+ * be passed on, or every later one is lost.
  */
 static void
 reader_cases(const char *dir, time_t t0)
@@ -154,9 +156,11 @@ reader_cases(const char *dir, time_t t0)
 	char		*x = rrdw_path(dir, "h", "p", NULL, "x");
 	char		*y = rrdw_path(dir, "h", "p", NULL, "y");
 	char		*f = rrdw_path(dir, "h", "p", NULL, "m");
+	char		*d = rrdw_path(dir, "h", "p", NULL, "d");
 	struct reader	 r = { .path = f };
 	uint64_t	 t, gave_up_ms;
 	bool		 blocked, released, gave_up;
+	int		 bad;
 	char		*log;
 
 	unit_capture_start();
@@ -195,14 +199,40 @@ reader_cases(const char *dir, time_t t0)
 	unlink(x);
 	unlink(y);
 
+	/* One held time twice (a clock step back, a repeated poll), then
+	 * later ones: all of those are stored. */
+	put("d", t0, 0, 3, 1);
+	put("d", t0, 3, 3, 1);
+	put("d", t0, 4, 8, 1);
+	usleep(300000);
+	rrdw_flush((const char *const *)&d, 1);
+	UNIT_CHECK(last_update(d) == t0 + 8 * STEP,
+	    "hold: a repeated time is dropped, the samples after it are stored",
+	    "last %lld, want %lld", (long long)last_update(d), (long long)(t0 + 8 * STEP));
+	/* and one already written */
+	put("d", t0, 8, 10, 1);
+	usleep(300000);
+	rrdw_flush((const char *const *)&d, 1);
+	UNIT_CHECK(last_update(d) == t0 + 10 * STEP,
+	    "hold: a time already written is dropped, the later ones stored",
+	    "last %lld, want %lld", (long long)last_update(d), (long long)(t0 + 10 * STEP));
 	rrdw_stop();
 	log = unit_capture_end();
 	UNIT_CHECK(strstr(log, "did not turn to it") != NULL,
 	    "flush: a reader that gives up says so", "%s", log);
+	UNIT_CHECK(strstr(log, "h/p/d.rrd: update failed") == NULL,
+	    "hold: no refused time reaches librrd", "%s", log);
+	bad = 0;
+	for (int i = 1; i <= 10; i++)
+		if (value_at(d, t0 + (time_t)i * STEP) != 1 + i)
+			bad++;
+	UNIT_CHECK(bad == 0, "hold: every stored sample at its time", "%d of 10 wrong", bad);
 	rrdw_flush_wait(10000);
+	unlink(d);
 	free(x);
 	free(y);
 	free(f);
+	free(d);
 }
 
 /* The conf key: 0 (the default) or 1s to 1d. */
