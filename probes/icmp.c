@@ -814,6 +814,17 @@ static int
 icmp_init(struct event_base *base)
 {
 	icmp_base = base;
+	/*
+	 * A raw socket kept from before the privilege drop is settled now: a
+	 * ping socket where the kernel allows one (the raw one closed), else
+	 * the raw one read and filtered.  Left until a run of its family came,
+	 * it stayed open unread for good when none came (a name that resolves
+	 * to IPv4 only keeps an IPv6 socket from start).
+	 */
+	if (icmp_raw_v4 != -1)
+		(void)sock_get(AF_INET);
+	if (icmp_raw_v6 != -1)
+		(void)sock_get(AF_INET6);
 	if (icmp_dns != NULL)
 		return 0;
 	evutil_secure_rng_get_bytes(&icmp_cookie, sizeof(icmp_cookie));
