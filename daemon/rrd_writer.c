@@ -137,7 +137,7 @@ static struct {
 	bool		 storage_reported;	/* loop side: incident raised */
 	struct event	*watch;
 	uint64_t	 written;
-	unsigned	 gen;		/* rrdw_start count: see rrdw_generation */
+	unsigned	 gen;		/* starts and stops: see rrdw_generation */
 	uint64_t	 delay_ms;	/* rrd-write-delay; 0: every round */
 	struct flush_req *flushq;	/* readers waiting for their files */
 	struct flush_req *roundq;	/* those whose samples are in this round */
@@ -387,7 +387,7 @@ rrdw_series(const char *host, const char *probe, const char *row, const char *me
 	return W.started ? series_get(host, probe, row, metric) : NULL;
 }
 
-/* Changes at every rrdw_start: handles kept from an earlier start are stale. */
+/* Changes at every rrdw_start and rrdw_stop: handles kept from before are stale. */
 unsigned
 rrdw_generation(void)
 {
@@ -1522,6 +1522,7 @@ rrdw_stop(void)
 	pthread_mutex_unlock(&W.mu);
 	pthread_join(W.thread, NULL);
 	W.started = false;
+	W.gen++;		/* the handles freed below are stale, start or not */
 	if (W.watch != NULL)
 		event_free(W.watch);
 	W.watch = NULL;

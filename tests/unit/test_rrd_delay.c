@@ -276,6 +276,7 @@ main(void)
 	size_t		 len;
 	char		 why[256];
 	uint64_t	 t_start;
+	unsigned	 gen;
 
 	log_init("test_rrd_delay", true, LOG_WARNING);
 	if ((dir = mkdtemp(tmpl)) == NULL) {
@@ -322,7 +323,10 @@ main(void)
 	/* The stop writes every file's held updates. */
 	put("m", t0, 21, 30, 1);
 	put("g", t0, 11, 30, 100);
+	gen = rrdw_generation();
 	rrdw_stop();
+	UNIT_CHECK(rrdw_generation() != gen,
+	    "stop: series handles kept from before it are stale", "generation %u", gen);
 	log = unit_capture_end();
 	UNIT_CHECK(last_update(f) == t0 + 30 * STEP && last_update(g) == t0 + 30 * STEP,
 	    "delay: rrdw_stop writes every held update", "last %lld and %lld, want %lld",
