@@ -76,7 +76,7 @@ struct rrd_series {
 	/* worker thread only, with rrd-write-delay: samples held for one call */
 	struct held_sample *hv;		/* in time order */
 	uint32_t	 hn, hcap;
-	unsigned	 hstep_s;	/* their step, for complain() */
+	unsigned	 hstep_s;	/* their step, for write_held's complaints */
 	uint64_t	 last_ms;	/* the newest sample passed to librrd */
 	uint64_t	 ndup;		/* samples dropped: not after the last */
 	bool		 inwheel;	/* on a wheel slot's chain (wnext) */
@@ -977,6 +977,11 @@ write_held(struct rrd_series *k)
 {
 	char		 upd[RRDW_BATCH][64];
 	const char	*argv[RRDW_BATCH];
+	/* A held file is written once per delay, not per step: a failure
+	 * keeps the storage incident (two of these to clear) and the file's
+	 * quiet time that long, or it would resolve and reopen every cycle. */
+	unsigned	 step = k->hstep_s > T.delay_ms / 1000 ? k->hstep_s :
+			    (unsigned)(T.delay_ms / 1000);
 
 	if (k->hn > 0)
 		k->last_ms = k->hv[k->hn - 1].when_ms;
@@ -993,8 +998,8 @@ write_held(struct rrd_series *k)
 			int err = errno;
 			if (err == ENOENT)
 				k->exists = false;	/* removed behind our back */
-			complain(k, k->hstep_s, "update failed");
-			storage_check(k->path, k->hstep_s, err, false);
+			complain(k, step, "update failed");
+			storage_check(k->path, step, err, false);
 		} else {
 			pthread_mutex_lock(&W.mu);
 			W.written += m;
