@@ -394,6 +394,13 @@ same_bound(double a, double b)
 	    (!isnan(a) && !isnan(b) && fabs(a - b) <= 1e-9 * fabs(b));
 }
 
+/* The writer's test of whether a file's bounds changed (same tolerance). */
+bool
+rrdl_same_bound(double a, double b)
+{
+	return same_bound(a, b);
+}
+
 /*
  * An existing file against what the conf would make now: the step, the
  * bounds, and the archives (count and resolutions), named for the log.

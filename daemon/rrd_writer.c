@@ -873,8 +873,6 @@ cut:
  * and time).  1: ready; 0: it cannot be made, the updates are dropped
  * (the failure was reported); -1: rrdcached is unreachable, they wait.
  */
-static bool	same_bound(double, double);
-
 static int
 file_ready(struct rrd_series *k, struct rrd_item **v, size_t n, bool cached)
 {
@@ -882,11 +880,15 @@ file_ready(struct rrd_series *k, struct rrd_item **v, size_t n, bool cached)
 
 	if (k->exists) {
 		/* new bounds (a reload, a link's new speed) are tuned in now,
-		 * not at the next start */
-		if (!same_bound(k->min, v[0]->ds.min) || !same_bound(k->max, v[0]->ds.max)) {
+		 * not at the next start; an unknown one (a speed not read this
+		 * time) has nothing to tune and keeps the one the file has */
+		double min = v[0]->ds.min, max = v[0]->ds.max;
+		bool newmin = !isnan(min) && !rrdl_same_bound(k->min, min);
+		bool newmax = !isnan(max) && !rrdl_same_bound(k->max, max);
+		if (newmin || newmax) {
 			layout_check(k, v[0]->step_s, &v[0]->ds);
-			k->min = v[0]->ds.min;
-			k->max = v[0]->ds.max;
+			k->min = newmin ? min : k->min;
+			k->max = newmax ? max : k->max;
 		}
 		return 1;
 	}
@@ -905,13 +907,6 @@ file_ready(struct rrd_series *k, struct rrd_item **v, size_t n, bool cached)
 	k->min = v[0]->ds.min;
 	k->max = v[0]->ds.max;
 	return 1;
-}
-
-/* NaN (unbounded) equals NaN here. */
-static bool
-same_bound(double a, double b)
-{
-	return a == b || (isnan(a) && isnan(b));
 }
 
 /* FNV-1a of a path, for the by-path table. */

@@ -706,6 +706,8 @@ void	rrdl_ds(const struct probe_def *, const struct host *, size_t metric, doubl
 /* How an existing file (rrd_info) differs from ds at step: "" if it does not. */
 void	rrdl_differs(const void *rrd_info, const struct rrd_ds *, unsigned step_s,
 	    char *why, size_t len);
+/* Bounds equal within 1e-9 (NaN, unbounded, equals NaN). */
+bool	rrdl_same_bound(double, double);
 /* The writer's: the same, but a file whose bounds alone differ takes the new
  * known ones in place (rrd_tune; logged) and *why is then "". */
 void	rrdl_check(const void *rrd_info, const struct rrd_ds *, unsigned step_s,

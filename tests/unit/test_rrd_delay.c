@@ -235,6 +235,37 @@ reader_cases(const char *dir, time_t t0)
 	free(d);
 }
 
+/*
+ * Without the delay: an update whose max is unknown (a link speed not read
+ * this time) after one bounded 0..100 leaves the file alone, with no
+ * "keeps its layout" line: there is nothing to tune.
+ */
+static void
+bound_cases(const char *dir, time_t t0)
+{
+	char		*b = rrdw_path(dir, "h", "p", NULL, "b");
+	struct rrd_ds	 known = { rrdl_default(), 0, 100 }, unknown = { rrdl_default(), 0, NAN };
+	char		*log;
+
+	unit_capture_start();
+	log_setlevel(LOG_INFO);
+	if (rrdw_start(dir, NULL) == -1)
+		exit(1);
+	rrdw_update_ds("h", "p", NULL, "b", STEP * 1000, (uint64_t)(t0 + STEP) * 1000, true, 50,
+	    &known);
+	usleep(400000);
+	rrdw_update_ds("h", "p", NULL, "b", STEP * 1000, (uint64_t)(t0 + 2 * STEP) * 1000, true,
+	    60, &unknown);
+	rrdw_stop();
+	log_setlevel(LOG_WARNING);
+	log = unit_capture_end();
+	UNIT_CHECK(last_update(b) == t0 + 2 * STEP && strstr(log, "keeps its layout") == NULL,
+	    "bounds: an unknown new max is no change to check or tune", "last %lld: %s",
+	    (long long)last_update(b), log);
+	unlink(b);
+	free(b);
+}
+
 /* The conf key: 0 (the default) or 1s to 1d. */
 static void
 conf_cases(void)
@@ -358,6 +389,7 @@ main(void)
 	rrdw_stop();
 	reader_cases(dir, t0);
 	rrdw_set_delay(0);
+	bound_cases(dir, t0);
 
 	unlink(f);
 	unlink(g);
