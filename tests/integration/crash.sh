@@ -60,6 +60,7 @@ for k in $(seq 1 $KILLS); do
 	sleep "$((RANDOM % 16 / 10)).$((RANDOM % 10))"
 	kill -KILL "$ITSMD_PID"
 	wait "$ITSMD_PID" 2>/dev/null
+	env_forget "$ITSMD_PID"
 	ITSMD_PID=
 	itsmd_start "$CONF" >/dev/null 2>&1
 	if ! wait_until 8 open_is_truth; then

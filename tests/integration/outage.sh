@@ -71,6 +71,7 @@ else tap_fail "changes are spooled while PostgreSQL is down" "no $SPOOL or empty
 # A crash in the middle of the outage: what was spooled must survive it.
 kill -KILL "$ITSMD_PID"
 wait "$ITSMD_PID" 2>/dev/null
+env_forget "$ITSMD_PID"
 ITSMD_PID=
 itsmd_start "$CONF"
 if wait_until 5 log_has "replaying [0-9]* changes"; then tap_ok "the restarted daemon replays its spool"

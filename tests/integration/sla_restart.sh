@@ -48,6 +48,7 @@ now_ms() { local t=${EPOCHREALTIME/./}; echo "${t:0:13}"; }
 crash() {
 	kill -KILL "$ITSMD_PID"
 	wait "$ITSMD_PID" 2>/dev/null
+	env_forget "$ITSMD_PID"
 	ITSMD_PID=
 	itsmd_start "$CONF"
 }
