@@ -142,8 +142,6 @@ forecast_one(struct cap_run *run, const char *host, const char *label, const cha
 	/* rrdcached may hold the latest hours: have it write them first. */
 	if (run->rrdcached != NULL && rrdc_flush_if_daemon(run->rrdcached, path) != 0)
 		rrd_clear_error();
-	/* So may our own writer, under rrd-write-delay (this is a worker thread). */
-	rrdw_flush(&path, 1);
 	if ((rc = forecast_rrd(path, run->window_s, run->now, limit, of_max, &r->fc, why,
 	    sizeof(why))) == -1) {
 		log_debug("capacity: %s: %s", path, why);
@@ -183,24 +181,43 @@ forecast_one(struct cap_run *run, const char *host, const char *label, const cha
 	run->results = r;
 }
 
+/* One file of a run: its item and its label. */
+struct cap_file {
+	const struct cap_item	*it;
+	char			*label;
+};
+
+static void
+file_add(struct cap_file **v, const char ***paths, size_t *n, size_t *cap,
+    const struct cap_item *it, char *path, char *label)
+{
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 64;
+		*v = xreallocarray(*v, *cap, sizeof(**v));
+		*paths = xreallocarray(*paths, *cap, sizeof(**paths));
+	}
+	(*v)[*n] = (struct cap_file){ it, label };
+	(*paths)[(*n)++] = path;
+}
+
 static void *
 cap_main(void *arg)
 {
 	struct cap_run	*run = arg;
+	struct cap_file	*files = NULL;
+	const char	**paths = NULL;
+	size_t		 n = 0, cap = 0;
 
 	for (size_t i = 0; i < run->nitems && !atomic_load(&C.stopping); i++) {
 		struct cap_item	*it = &run->items[i];
-		char		*path, *label, *pdir;
+		char		*path, *pdir;
 		DIR		*d;
 		struct dirent	*de;
 
 		if (!it->table) {
-			path = rrdw_path(run->dir, it->host, it->probe, NULL, it->metric);
-			label = xasprintf("%s/%s", it->probe, it->metric);
-			forecast_one(run, it->host, label, path, it->limit,
-			    it->of_max);
-			free(path);
-			free(label);
+			file_add(&files, &paths, &n, &cap, it,
+			    rrdw_path(run->dir, it->host, it->probe, NULL, it->metric),
+			    xasprintf("%s/%s", it->probe, it->metric));
 			continue;
 		}
 		pdir = xasprintf("%s/%s/%s", run->dir, it->host, it->probe);
@@ -211,19 +228,29 @@ cap_main(void *arg)
 					continue;
 				path = rrdw_path(run->dir, it->host, it->probe, de->d_name,
 				    it->metric);
-				if (stat(path, &st) == 0) {
-					label = xasprintf("%s[%s]/%s", it->probe, de->d_name,
-					    it->metric);
-					forecast_one(run, it->host, label, path, it->limit,
-					    it->of_max);
-					free(label);
-				}
-				free(path);
+				if (stat(path, &st) == 0)
+					file_add(&files, &paths, &n, &cap, it, path,
+					    xasprintf("%s[%s]/%s", it->probe, de->d_name,
+					    it->metric));
+				else
+					free(path);
 			}
 			closedir(d);
 		}
 		free(pdir);
 	}
+	/* Our own writer may hold their latest samples (rrd-write-delay):
+	 * all of the run's files in one request, one round trip. */
+	rrdw_flush(paths, n);
+	for (size_t f = 0; f < n; f++) {
+		if (!atomic_load(&C.stopping))
+			forecast_one(run, files[f].it->host, files[f].label, paths[f],
+			    files[f].it->limit, files[f].it->of_max);
+		free(files[f].label);
+		free((char *)paths[f]);
+	}
+	free(files);
+	free(paths);
 	if (write(C.pipefd[1], &run, sizeof(run)) != sizeof(run))
 		log_warn("capacity: cannot hand results to the loop");
 	return NULL;
