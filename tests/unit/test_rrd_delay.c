@@ -27,10 +27,19 @@
  * (tests/integration/graph.lsan says the same for the daemon).
  */
 const char	*__lsan_default_suppressions(void);
+const char	*__asan_default_options(void);
 const char *
 __lsan_default_suppressions(void)
 {
 	return "leak:librrd.so\nleak:libfontconfig.so\n";
+}
+
+/* librrd's strings come from glibc's vasprintf, which the fast unwinder
+ * cannot walk out of: without this the stack stops before librrd */
+const char *
+__asan_default_options(void)
+{
+	return "fast_unwind_on_malloc=0";
 }
 
 #define STEP	60
