@@ -127,19 +127,6 @@ nidx_add(struct name_index *ni, const char *name, size_t idx)
 	ni->n++;
 }
 
-/*
- * Room for one more in an array of n grown by doubling: one realloc per
- * element copied the whole array each time (a sanitizer's realloc always
- * does), quadratic in the services or parents of a large conf.
- */
-static void *
-grow(void *v, size_t n, size_t size)
-{
-	if ((n & (n - 1)) != 0)
-		return v;
-	return xreallocarray(v, n > 0 ? 2 * n : 1, size);
-}
-
 static void
 nidx_free(struct name_index *ni)
 {
@@ -1438,7 +1425,7 @@ svc_depends(struct build *b, void *obj, const struct conf_node *c)
 	struct service	*s = ((struct svc_build *)obj)->s;
 
 	for (size_t i = 0; i < c->nargs; i++) {
-		b->pdep = grow(b->pdep, b->npdep, sizeof(*b->pdep));
+		b->pdep = xgrowarray(b->pdep, b->npdep, sizeof(*b->pdep));
 		b->pdep[b->npdep++] = (struct pending_dep){ (size_t)(s - b->cfg->services),
 		    c->args[i], &c->argpos[i] };
 	}
@@ -1477,7 +1464,7 @@ g_service(struct build *b, void *obj, const struct conf_node *c)
 		free(first);
 		return;
 	}
-	cfg->services = grow(cfg->services, cfg->nservices, sizeof(*cfg->services));
+	cfg->services = xgrowarray(cfg->services, cfg->nservices, sizeof(*cfg->services));
 	s = &cfg->services[cfg->nservices++];
 	memset(s, 0, sizeof(*s));
 	s->name = xstrdup(c->args[0]);
@@ -2557,7 +2544,7 @@ h_parent(struct build *b, void *obj, const struct conf_node *c)
 {
 	struct host	*h = ((struct host_build *)obj)->host;
 
-	b->pp = grow(b->pp, b->npp, sizeof(*b->pp));
+	b->pp = xgrowarray(b->pp, b->npp, sizeof(*b->pp));
 	b->pp[b->npp++] = (struct pending_parent){ h, c->args[0], &c->argpos[0], NULL };
 }
 

@@ -393,17 +393,6 @@ configure_derive(size_t i, uint64_t now)
 	svc_derive(i, now, 64);		/* dependants come in their own turn */
 }
 
-/*
- * Arrays that only grow by one from empty double when their count is a
- * power of two (the capacity is implied): a host in 20,000 services must
- * not cost 20,000 reallocs.
- */
-static bool
-pow2(size_t n)
-{
-	return (n & (n - 1)) == 0;
-}
-
 void
 service_configure(const struct config *cfg, const struct checkset *cs)
 {
@@ -480,18 +469,15 @@ service_configure(const struct config *cfg, const struct checkset *cs)
 			}
 			r->members[k] = m;
 			if (m->nsvcs == 0 || m->svcs[m->nsvcs - 1] != i) {
-				if (pow2(m->nsvcs))
-					m->svcs = xreallocarray(m->svcs, m->nsvcs ? 2 * m->nsvcs : 1,
-					    sizeof(*m->svcs));
+				m->svcs = xgrowarray(m->svcs, m->nsvcs, sizeof(*m->svcs));
 				m->svcs[m->nsvcs++] = i;
 			}
 		}
 		for (size_t k = 0; k < d->ndepends; k++) {
 			struct svc_rt	*dep = &sv.s[d->depends[k]];
 
-			if (pow2(dep->ndependants))
-				dep->dependants = xreallocarray(dep->dependants,
-				    dep->ndependants ? 2 * dep->ndependants : 1, sizeof(*dep->dependants));
+			dep->dependants = xgrowarray(dep->dependants, dep->ndependants,
+			    sizeof(*dep->dependants));
 			dep->dependants[dep->ndependants++] = i;
 		}
 	}

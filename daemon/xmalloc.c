@@ -40,6 +40,20 @@ xreallocarray(void *old, size_t n, size_t size)
 	return p;
 }
 
+/*
+ * Room for one more in an array of n that grows only by appending, from
+ * empty: it doubles when n is a power of two, so the capacity needs no
+ * field of its own.  One realloc per element would copy the whole array
+ * each time (a sanitizer's realloc always does): quadratic in a large conf.
+ */
+void *
+xgrowarray(void *v, size_t n, size_t size)
+{
+	if ((n & (n - 1)) != 0)
+		return v;
+	return xreallocarray(v, n > 0 ? 2 * n : 1, size);
+}
+
 char *
 xstrdup(const char *s)
 {
